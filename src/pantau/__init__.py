@@ -1,0 +1,1 @@
+"""Pantau Pangan shared package."""
