@@ -8,6 +8,7 @@ that cannot start fails the tests that need it, with its log. Nothing is skipped
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import signal
@@ -83,14 +84,18 @@ def test_infra() -> LocalInfra:
 
 
 def _start(infra_part: Component, prepare: Callable[[], None], state_dirs: list[Path]) -> Process | None:
-    if port_is_open(infra_part.host, infra_part.port):
-        return None  # a test stack from an earlier session: reuse it
-    for directory in state_dirs:
-        shutil.rmtree(directory, ignore_errors=True)
-    prepare()
-    process = Process(infra_part, TEST_DIR / "logs" / f"{infra_part.name}.log")
-    process.wait_ready()
-    return process
+    TEST_DIR.mkdir(parents=True, exist_ok=True)
+    # Sessions running side by side share one test stack; the lock makes exactly one start it.
+    with (TEST_DIR / f"{infra_part.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if port_is_open(infra_part.host, infra_part.port):
+            return None  # started by another or an earlier session: reuse it
+        for directory in state_dirs:
+            shutil.rmtree(directory, ignore_errors=True)
+        prepare()
+        process = Process(infra_part, TEST_DIR / "logs" / f"{infra_part.name}.log")
+        process.wait_ready()
+        return process
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,7 @@
   pantau topics             create missing topics from contracts/asyncapi.yaml
   pantau stack run|stop|status   the embedded local stack (make run / make stop / make status)
   pantau tail TOPIC         print a topic's events as they arrive (e.g. pangan.alert.v1)
+  pantau health SERVICE     exit 0 when the service's /healthz answers 200 (container healthchecks)
 """
 
 from __future__ import annotations
@@ -58,6 +59,17 @@ def _tail(settings: Settings, topic: str, from_beginning: bool) -> None:
         consumer.close()
 
 
+def _health(settings: Settings, service_name: str) -> int:
+    from pantau.devstack import SERVICES, http_ok
+
+    by_name = {s.name: s for s in SERVICES}
+    if service_name not in by_name:
+        print(f"unknown service {service_name!r}; one of {sorted(by_name)}", file=sys.stderr)
+        return 2
+    port = by_name[service_name].port(settings)
+    return 0 if http_ok(f"http://127.0.0.1:{port}/healthz", timeout=3) else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pantau", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -69,9 +81,13 @@ def main(argv: list[str] | None = None) -> int:
     tail = sub.add_parser("tail", help="print a topic's events as they arrive")
     tail.add_argument("topic")
     tail.add_argument("--from-beginning", action="store_true")
+    health = sub.add_parser("health", help="exit 0 when a service's /healthz answers 200")
+    health.add_argument("service")
     args = parser.parse_args(argv)
 
     settings = Settings()
+    if args.command == "health":
+        return _health(settings, args.service)
     configure_logging(settings, service=f"pantau {args.command}")
     if args.command == "bootstrap":
         _topics(settings)

@@ -30,7 +30,7 @@ import yaml
 from pantau.settings import REPO_ROOT, Settings
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
-KAFKA_POM = REPO_ROOT / "deploy" / "kafka" / "pom.xml"
+KAFKA_LIBS = REPO_ROOT / ".local" / "kafka" / "libs"  # fetched by make setup
 PROMETHEUS_CONFIG = REPO_ROOT / "deploy" / "prometheus" / "prometheus.yml"
 PYTHON = sys.executable
 
@@ -117,10 +117,6 @@ class LocalInfra:
         self.run_as = "postgres" if os.geteuid() == 0 else None
 
     # --- Kafka ----------------------------------------------------------------------------------
-    @property
-    def kafka_libs(self) -> Path:
-        return self.settings.local_dir / "kafka" / "libs"
-
     def kafka(self) -> Component:
         host, port = self.settings.kafka_address
         data = self.base / "kafka"
@@ -131,7 +127,7 @@ class LocalInfra:
             "-Xmx512m",
             f"-Dlog4j2.configurationFile={REPO_ROOT / 'deploy' / 'kafka' / 'log4j2.properties'}",
             "-cp",
-            f"{self.kafka_libs}/*",
+            f"{KAFKA_LIBS}/*",
             "kafka.Kafka",
             str(config),
         ]
@@ -139,8 +135,8 @@ class LocalInfra:
 
     def prepare_kafka(self) -> None:
         """Write server.properties and format the log directory on first run."""
-        if not any(self.kafka_libs.glob("kafka_2.13-*.jar")):
-            raise StackError(f"Apache Kafka jars are missing in {self.kafka_libs}; run `make setup`")
+        if not any(KAFKA_LIBS.glob("kafka_2.13-*.jar")):
+            raise StackError(f"Apache Kafka jars are missing in {KAFKA_LIBS}; run `make setup`")
         host, port = self.settings.kafka_address
         data = self.base / "kafka"
         logs = data / "data"
@@ -181,7 +177,7 @@ class LocalInfra:
                 [
                     "java",
                     "-cp",
-                    f"{self.kafka_libs}/*",
+                    f"{KAFKA_LIBS}/*",
                     "kafka.tools.StorageTool",
                     "format",
                     "--standalone",
@@ -354,6 +350,11 @@ def check_port_free(host: str, port: int, what: str, variable: str) -> None:
         )
 
 
+def _moving_hint(component: Component) -> str:
+    flag = {"kafka": "LOCAL_KAFKA", "postgres": "LOCAL_POSTGRES", "prometheus": "LOCAL_PROMETHEUS"}[component.name]
+    return f"{component.port_variable} (with {flag}=true to keep it embedded, alone to use the server already there)"
+
+
 # --- supervisord ---------------------------------------------------------------------------------
 class Supervisor:
     """Writes the supervisord config for the stack and talks to it over its unix socket."""
@@ -496,10 +497,14 @@ def _quote(arg: str) -> str:
 def embedded_parts(settings: Settings) -> dict[str, bool]:
     """Which infrastructure parts `make run` starts itself: those whose variable is not set."""
     explicit = settings.model_fields_set
+
+    def decide(flag: bool | None, address_field: str) -> bool:
+        return flag if flag is not None else address_field not in explicit
+
     return {
-        "kafka": "kafka_bootstrap_servers" not in explicit,
-        "postgres": "database_url" not in explicit,
-        "prometheus": "prometheus_url" not in explicit,
+        "kafka": decide(settings.local_kafka, "kafka_bootstrap_servers"),
+        "postgres": decide(settings.local_postgres, "database_url"),
+        "prometheus": decide(settings.local_prometheus, "prometheus_url"),
     }
 
 
@@ -542,7 +547,7 @@ def _run_bootstrap(supervisor: Supervisor, timeout_s: float = 180.0) -> None:
 
 def preflight(settings: Settings, infra: list[Component], services: list[Service]) -> None:
     for component in infra:
-        check_port_free(component.host, component.port, f"embedded {component.name}", component.port_variable)
+        check_port_free(component.host, component.port, f"embedded {component.name}", _moving_hint(component))
     for service in services:
         check_port_free(settings.service_host, service.port(settings), f"service {service.name}",
                         service.port_variable)

@@ -84,6 +84,12 @@ class Settings(BaseSettings):
 
     # --- Embedded local stack (make run / tests) ---------------------------------------------
     local_dir: Path = REPO_ROOT / ".local"
+    # Start the embedded part? Unset: yes unless its address variable (KAFKA_BOOTSTRAP_SERVERS,
+    # DATABASE_URL, PROMETHEUS_URL) is set. LOCAL_KAFKA=true with KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:29092
+    # moves the embedded broker to another port.
+    local_kafka: bool | None = None
+    local_postgres: bool | None = None
+    local_prometheus: bool | None = None
 
     @model_validator(mode="after")
     def _refuse_dev_secrets_outside_development(self) -> Settings:
