@@ -93,22 +93,15 @@ def apply(document: dict, results: dict[str, dict]) -> dict:
 
 
 def dumps(value: object, indent: int = 0) -> str:
-    """JSON with short scalar lists on one line, so the reference files stay readable."""
+    """JSON with short objects and lists on one line, so the reference files stay readable."""
     pad, inner = "  " * indent, "  " * (indent + 1)
+    flat = json.dumps(value, ensure_ascii=False)
+    if not isinstance(value, dict | list) or len(flat) + len(pad) <= 100:
+        return flat
     if isinstance(value, dict):
-        if not value:
-            return "{}"
         items = [f"{inner}{json.dumps(k)}: {dumps(v, indent + 1)}" for k, v in value.items()]
         return "{\n" + ",\n".join(items) + "\n" + pad + "}"
-    if isinstance(value, list):
-        if not value:
-            return "[]"
-        if all(not isinstance(v, dict | list) for v in value):
-            flat = "[" + ", ".join(json.dumps(v, ensure_ascii=False) for v in value) + "]"
-            if len(flat) + len(inner) <= 110:
-                return flat
-        return "[\n" + ",\n".join(f"{inner}{dumps(v, indent + 1)}" for v in value) + "\n" + pad + "]"
-    return json.dumps(value, ensure_ascii=False)
+    return "[\n" + ",\n".join(f"{inner}{dumps(v, indent + 1)}" for v in value) + "\n" + pad + "]"
 
 
 def main() -> int:
