@@ -18,13 +18,15 @@ from pantau.settings import Settings
 
 
 def _topics(settings: Settings) -> None:
-    from pantau.contracts import topic_specs
+    from pantau.contracts.topics import topic_specs
     from pantau.kafka import ensure_topics
 
     ensure_topics(settings, topic_specs())
 
 
 def _migrate(settings: Settings) -> None:
+    from psycopg import sql
+
     from pantau.db import connect, migrate
 
     migrate(settings)
@@ -32,11 +34,11 @@ def _migrate(settings: Settings) -> None:
         # The read-only role (Grafana, query API reads) is created by a migration without a password;
         # its password comes from the environment only.
         if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'pantau_reader'").fetchone():
-            statement = conn.execute(
-                "SELECT format('ALTER ROLE pantau_reader LOGIN PASSWORD %L', %s::text)",
-                (settings.database_reader_password,),
-            ).fetchone()[0]
-            conn.execute(statement)
+            conn.execute(
+                sql.SQL("ALTER ROLE pantau_reader LOGIN PASSWORD {}").format(
+                    sql.Literal(settings.database_reader_password)
+                )
+            )
 
 
 def _tail(settings: Settings, topic: str, from_beginning: bool) -> None:

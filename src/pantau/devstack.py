@@ -533,15 +533,16 @@ def _run_bootstrap(supervisor: Supervisor, timeout_s: float = 180.0) -> None:
     rpc = supervisor.rpc()
     rpc.supervisor.startProcess("bootstrap", False)
     deadline = time.monotonic() + timeout_s
+    log = supervisor.log_dir / "bootstrap.log"
     while True:
         info = rpc.supervisor.getProcessInfo("bootstrap")
         if info["statename"] == "EXITED" and info["exitstatus"] == 0:
             _say("  bootstrap  topics created, database migrated")
             return
         if info["statename"] in ("FATAL", "BACKOFF") or (info["statename"] == "EXITED" and info["exitstatus"]):
-            raise StackError(f"bootstrap failed; see {supervisor.log_dir / 'bootstrap.log'}")
+            raise StackError(f"bootstrap failed; see {log}")
         if time.monotonic() > deadline:
-            raise StackError(f"bootstrap did not finish in {timeout_s:.0f}s; see {supervisor.log_dir / 'bootstrap.log'}")
+            raise StackError(f"bootstrap did not finish in {timeout_s:.0f}s; see {log}")
         time.sleep(0.3)
 
 
@@ -570,9 +571,10 @@ def run(settings: Settings, counts_every_s: float = 5.0) -> int:
     ]
     preflight(settings, infra, services)
     _say("Pantau Pangan: starting the local stack (state in .local/, logs in .local/logs/)")
-    for name, external in ((n, not e) for n, e in parts.items()):
-        if external:
-            _say(f"  {name:<10} external ({ {'kafka': 'KAFKA_BOOTSTRAP_SERVERS', 'postgres': 'DATABASE_URL', 'prometheus': 'PROMETHEUS_URL'}[name]} is set)")
+    address_variables = {"kafka": "KAFKA_BOOTSTRAP_SERVERS", "postgres": "DATABASE_URL", "prometheus": "PROMETHEUS_URL"}
+    for name, embedded in parts.items():
+        if not embedded:
+            _say(f"  {name:<10} external: {address_variables[name]} is set")
     if parts["kafka"]:
         local.prepare_kafka()
     if parts["postgres"]:
@@ -583,14 +585,11 @@ def run(settings: Settings, counts_every_s: float = 5.0) -> int:
         local.prepare_prometheus(services)
     supervisor.write_config(infra, services)
     process = supervisor.start()
-    stopping = False
 
-    def request_stop(signum: int, _frame: object) -> None:
-        nonlocal stopping
-        stopping = True
+    def interrupt(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt  # SIGTERM stops the stack the same way Ctrl-C does
 
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGTERM, interrupt)
     try:
         supervisor.wait_until_up()
         for component in infra:
@@ -604,24 +603,23 @@ def run(settings: Settings, counts_every_s: float = 5.0) -> int:
             _say(f"  {service.name:<10} started: {service.description}")
         _print_banner(settings, services)
         counter = LiveCounts(settings)
-        last = 0.0
-        while not stopping and process.poll() is None:
-            if time.monotonic() - last >= counts_every_s:
-                last = time.monotonic()
-                _say(counter.line(_failed_programs(supervisor)))
-            time.sleep(0.2)
-        if process.poll() is not None and not stopping:
-            _say("supervisord stopped (make stop): everything is down")
-        return 0
-    except StackError:
-        raise
+        while process.poll() is None:
+            _say(counter.line(_failed_programs(supervisor)))
+            deadline = time.monotonic() + counts_every_s
+            while process.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.2)
+        _say("supervisord stopped (make stop): everything is down")
+    except KeyboardInterrupt:
+        pass
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         if process.poll() is None:
             _say("stopping: services, then Prometheus, PostgreSQL and Kafka ...")
             supervisor.shutdown()
         process.wait(timeout=30)
         _say("stopped; no stack process is left running")
+    return 0
 
 
 def _failed_programs(supervisor: Supervisor) -> list[str]:

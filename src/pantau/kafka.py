@@ -78,7 +78,7 @@ def ensure_topics(settings: Settings, topics: Iterable[TopicLike]) -> list[str]:
                 created.append(topic.name)
             except TopicAlreadyExistsError:
                 pass  # another service created it between list and create
-        described = {d["name"]: len(d["partitions"]) for d in admin.describe_topics([t.name for t in topics])}
+        described = _partition_counts(admin, [t.name for t in topics])
         for topic in topics:
             if described.get(topic.name) != topic.partitions:
                 raise RuntimeError(
@@ -90,6 +90,16 @@ def ensure_topics(settings: Settings, topics: Iterable[TopicLike]) -> list[str]:
         return created
     finally:
         admin.close()
+
+
+def _partition_counts(admin: KafkaAdminClient, names: list[str], settle_s: float = 10.0) -> dict[str, int]:
+    """Partition count per topic; a just-created topic reports none until its metadata settles."""
+    deadline = time.monotonic() + settle_s
+    while True:
+        counts = {d["name"]: len(d["partitions"]) for d in admin.describe_topics(names)}
+        if all(counts.get(name) for name in names) or time.monotonic() > deadline:
+            return counts
+        time.sleep(0.2)
 
 
 def wait_for_topics(settings: Settings, names: Iterable[str], timeout_s: float = 120.0) -> None:
