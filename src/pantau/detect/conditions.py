@@ -54,6 +54,18 @@ class Signal:
     baseline: float | None = None
     window: str | None = None
     severity: Severity = Severity.NORMAL
+    note: str | None = None  # e.g. why a signal could not be computed yet
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "value": self.value,
+            "threshold": self.threshold,
+            "baseline": self.baseline,
+            "window": self.window,
+            "severity": self.severity.label,
+            "note": self.note,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,3 +79,20 @@ class Condition:
     signals: tuple[Signal, ...] = ()
     affected_volume_kg: float | None = None
     details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """An observation a detector refused; the processor dead-letters it with `reason`."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Invalid(Rejected):
+    """Impossible input (zero or negative price, 20x off its recent median, unknown commodity)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TooLate(Rejected):
+    """Older than the detector's lateness tolerance: its day is already final."""

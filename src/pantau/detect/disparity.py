@@ -1,0 +1,163 @@
+"""Price disparity between two places for one commodity (Jakarta / Lampung), from their latest prices.
+
+    state, result = step_disparity(state, observation, pair, config)
+
+State key: `{commodity}:{numerator}:{denominator}` (e.g. "beras:prov_31:prov_18"); the processor
+routes every price observation of the pair's two markets there (group_by commodity). The state
+keeps only the latest price of each side and the current run outside the band.
+
+The ratio numerator / denominator is evaluated when both latest prices are at most max_age_days
+apart. Outside the band for fewer than persist_days distinct days is watch; for persist_days or more
+alert; and crisis when also beyond the band by more than its own width. A one-day glitch on either
+side therefore never alerts. Observations older than a side's latest price change nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pantau.detect.conditions import (
+    AlertType,
+    Condition,
+    Invalid,
+    Place,
+    PlaceKind,
+    Rejected,
+    Severity,
+    Signal,
+)
+from pantau.detect.price import PriceObservation
+from pantau.detect.timebase import NaiveTimeError, day_to_date, timestamp, wib_day_of_ts
+
+
+@dataclass(frozen=True, slots=True)
+class DisparityPair:
+    commodity: str
+    numerator: str  # market code of the consuming side, e.g. prov_31 (DKI Jakarta)
+    denominator: str  # market code of the producing side, e.g. prov_18 (Lampung)
+    low: float
+    high: float
+
+    @property
+    def key(self) -> str:
+        return f"{self.commodity}:{self.numerator}:{self.denominator}"
+
+    @property
+    def subject(self) -> str:
+        return f"price_disparity:{self.key}"
+
+
+@dataclass(frozen=True)
+class DisparityConfig:
+    pairs: tuple[DisparityPair, ...] = ()
+    max_age_days: int = 3
+    persist_days: int = 3
+
+    def pairs_for(self, obs: PriceObservation) -> tuple[DisparityPair, ...]:
+        return tuple(
+            p for p in self.pairs if p.commodity == obs.commodity and obs.market_code in (p.numerator, p.denominator)
+        )
+
+
+@dataclass(slots=True)
+class DisparityState:
+    num_day: int = -1
+    num_price: float = 0.0
+    num_ts: float = 0.0
+    den_day: int = -1
+    den_price: float = 0.0
+    den_ts: float = 0.0
+    eval_day: int = -1  # last day the ratio was evaluated
+    outside_days: int = 0  # distinct evaluated days in the current run outside the band
+    outside_side: int = 0  # +1 above the band, -1 below, 0 inside
+
+    def to_json(self) -> dict[str, Any]:
+        return {"v": 1, **{name: getattr(self, name) for name in self.__slots__}}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> DisparityState:
+        if data.get("v") != 1:
+            raise ValueError(f"unknown DisparityState version {data.get('v')!r}; expected 1")
+        return cls(**{name: data[name] for name in cls.__slots__})
+
+
+def step_disparity(
+    state: DisparityState | None, obs: PriceObservation, pair: DisparityPair, config: DisparityConfig
+) -> tuple[DisparityState, list[Condition] | Rejected]:
+    state = state if state is not None else DisparityState()
+    if obs.commodity != pair.commodity or obs.market_code not in (pair.numerator, pair.denominator):
+        raise ValueError(f"observation {obs.commodity}:{obs.market_code} does not belong to pair {pair.key}")
+    if not (obs.price_idr > 0.0 and math.isfinite(obs.price_idr)):
+        return state, Invalid(f"price_idr must be a positive number, got {obs.price_idr!r}")
+    try:
+        ts = timestamp(obs.occurred_at)
+    except NaiveTimeError as exc:
+        return state, Invalid(str(exc))
+    day = wib_day_of_ts(ts)
+    new = DisparityState(*(getattr(state, name) for name in DisparityState.__slots__))
+    if obs.market_code == pair.numerator:
+        if (day, ts) < (new.num_day, new.num_ts):
+            return state, []
+        new.num_day, new.num_price, new.num_ts = day, obs.price_idr, ts
+    else:
+        if (day, ts) < (new.den_day, new.den_ts):
+            return state, []
+        new.den_day, new.den_price, new.den_ts = day, obs.price_idr, ts
+    if new.num_day < 0 or new.den_day < 0 or abs(new.num_day - new.den_day) > config.max_age_days:
+        return new, []  # one side missing or stale: no ratio to judge
+
+    ratio = new.num_price / new.den_price
+    side = 1 if ratio > pair.high else -1 if ratio < pair.low else 0
+    today = max(new.num_day, new.den_day)
+    if side == 0:
+        new.outside_days, new.outside_side = 0, 0
+    elif side != new.outside_side:
+        new.outside_days, new.outside_side = 1, side
+    elif today > new.eval_day:
+        new.outside_days += 1
+    new.eval_day = max(new.eval_day, today)
+
+    width = pair.high - pair.low
+    if side == 0:
+        severity = Severity.NORMAL
+    elif new.outside_days < config.persist_days:
+        severity = Severity.WATCH
+    elif ratio > pair.high + width or ratio < pair.low - width:
+        severity = Severity.CRISIS
+    else:
+        severity = Severity.ALERT
+    threshold = pair.high if side >= 0 else pair.low
+    signal = Signal(
+        "price_ratio",
+        ratio,
+        threshold,
+        (pair.low + pair.high) / 2.0,
+        f"{new.outside_days}d outside",
+        severity,
+    )
+    return new, [
+        Condition(
+            alert_type=AlertType.PRICE_DISPARITY,
+            subject=pair.subject,
+            severity=severity,
+            observed_at=obs.occurred_at,
+            commodity=pair.commodity,
+            place=Place(PlaceKind.PROVINCE if pair.numerator.startswith("prov_") else PlaceKind.MARKET, pair.numerator),
+            signals=(signal,),
+            details={
+                "numerator": pair.numerator,
+                "denominator": pair.denominator,
+                "numerator_price_idr": new.num_price,
+                "denominator_price_idr": new.den_price,
+                "numerator_day": day_to_date(new.num_day).isoformat(),
+                "denominator_day": day_to_date(new.den_day).isoformat(),
+                "ratio": ratio,
+                "low": pair.low,
+                "high": pair.high,
+                "outside_days": new.outside_days,
+            },
+        )
+    ]
