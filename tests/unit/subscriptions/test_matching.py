@@ -105,3 +105,15 @@ def test_an_event_at_or_above_the_floor_is_always_delivered_and_one_never_reachi
     event = alert(severity=severity, previous_severity=previous)
     reached = max(ranks[severity], ranks[previous] if previous else 0) >= ranks[floor]
     assert matches(SubscriptionFilter(min_severity=floor), event, subscribed_at=SUBSCRIBED) is reached
+
+
+def test_a_market_alert_also_belongs_to_its_province_and_a_regency_to_its_own():
+    from pantau.reference import load_reference
+    from pantau.subscriptions.places import containing_places, is_known_place
+
+    ref = load_reference()
+    assert containing_places(ref, "market", "pibc") == {"pibc", "31"}
+    assert containing_places(ref, "regency", "18.04") == {"18.04", "18"}
+    assert containing_places(ref, "market", "not_yet_known") == {"not_yet_known"}
+    assert all(is_known_place(ref, code) for code in ("pibc", "merak_port", "18.04", "31"))
+    assert not is_known_place(ref, "atlantis")
