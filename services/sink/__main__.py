@@ -1,0 +1,39 @@
+"""`python -m services.sink`: wait for the topics and the schema, serve /metrics and /healthz on
+SINK_PORT, consume until SIGTERM/SIGINT (the batch in hand is stored and committed first)."""
+
+from __future__ import annotations
+
+import signal
+import sys
+
+from pantau.db import wait_for_schema
+from pantau.kafka import wait_for_topics
+from pantau.logging import configure_logging
+from pantau.metrics import serve_metrics
+from services.sink.service import TOPICS, Sink
+from services.sink.settings import SinkSettings
+
+
+def main() -> int:
+    settings = SinkSettings()
+    log = configure_logging(settings, service="sink")
+    wait_for_topics(settings, TOPICS)
+    wait_for_schema(settings)
+    sink = Sink(settings, group_id=settings.sink_consumer_group)
+    server = serve_metrics(settings.service_host, settings.sink_port, sink.health, "SINK_PORT")
+
+    def on_signal(signum: int, _frame: object) -> None:
+        log.info("stopping", signal=signal.Signals(signum).name)
+        sink.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        sink.run()
+    finally:
+        server.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
