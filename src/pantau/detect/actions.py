@@ -1,4 +1,5 @@
-"""Short texts for alerts, in Indonesian and English: what happened and what to consider doing.
+"""Short texts for alerts in Indonesian and English: a title (what happened) and an action text (what
+to consider doing), per alert type and severity.
 
 The texts read the evidence the detectors put in a Condition (signals and details); names of
 commodities and places come from `Names` (built from the reference data), falling back to codes.
@@ -8,9 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
-from pantau.detect.conditions import AlertType, Place, Severity, Signal
+from pantau.detect.conditions import AlertType, Severity, Signal
+
+
+class AlertTexts(NamedTuple):
+    title_id: str
+    title_en: str
+    action_id: str
+    action_en: str
 
 
 @dataclass(frozen=True)
@@ -42,39 +50,45 @@ class Names:
         return cls(commodities, places)
 
 
-def _pct(fraction: float) -> str:
-    return f"{round(fraction * 100):d}%"
+def _pct(value_pct: float) -> str:
+    return f"{round(value_pct):d}%"
 
 
-def _tonnes(kg: float | None) -> str:
+def _tonnes(kg: float | None, indonesian: bool) -> str:
     tonnes = (kg or 0.0) / 1000.0
-    return f"{tonnes:,.0f}".replace(",", ".") if tonnes >= 10 else f"{tonnes:.1f}".replace(".", ",")
+    if tonnes >= 10:
+        text = f"{tonnes:,.0f}"
+        return text.replace(",", ".") if indonesian else text
+    text = f"{tonnes:.1f}"
+    return text.replace(".", ",") if indonesian else text
 
 
-def _tonnes_en(kg: float | None) -> str:
-    tonnes = (kg or 0.0) / 1000.0
-    return f"{tonnes:,.0f}" if tonnes >= 10 else f"{tonnes:.1f}"
+_PRICE_SIGNAL_RANK = {
+    "reference_price_excess_pct": 3,
+    "change_28d_pct": 2,
+    "change_7d_pct": 1,
+    "seasonal_deviation_sigma": 0,
+}
 
 
 def _strongest(signals: Sequence[Signal]) -> Signal | None:
-    order = {"reference_price_breach": 3, "change_28d": 2, "change_7d": 1, "seasonal_deviation": 0}
-    ranked = [s for s in signals if s.severity > Severity.NORMAL and s.name in order]
+    ranked = [s for s in signals if s.severity > Severity.NORMAL and s.name in _PRICE_SIGNAL_RANK]
     if not ranked:
         return None
-    return max(ranked, key=lambda s: (s.severity, order[s.name]))
+    return max(ranked, key=lambda s: (s.severity, _PRICE_SIGNAL_RANK[s.name]))
 
 
 def _price_fact(signal: Signal | None, details: Mapping[str, Any]) -> tuple[str, str]:
     if signal is None:
         return ("naik", "rising")
-    if signal.name == "reference_price_breach":
+    if signal.name == "reference_price_excess_pct":
         kind = (signal.window or "het").upper()
         return (f"{_pct(signal.value)} di atas {kind}", f"{_pct(signal.value)} above the {kind}")
-    if signal.name in ("change_7d", "change_28d"):
-        days = signal.name.removeprefix("change_").removesuffix("d")
+    if signal.name in ("change_7d_pct", "change_28d_pct"):
+        days = signal.name.split("_")[1].removesuffix("d")
         return (f"naik {_pct(signal.value)} dalam {days} hari", f"up {_pct(signal.value)} in {days} days")
     price, expected = details.get("price_idr"), signal.baseline
-    excess = price / expected - 1.0 if price and expected else 0.0
+    excess = (price / expected - 1.0) * 100.0 if price and expected else 0.0
     return (f"{_pct(excess)} di atas tren musimannya", f"{_pct(excess)} above its seasonal trend")
 
 
@@ -98,6 +112,7 @@ _PRICE_ACTIONS = {
         "Hold a market operation with Bulog and the regional inflation control team (TPID) now.",
     ),
 }
+_NO_ACTION = ("Tidak perlu tindakan lebih lanjut.", "No further action needed.")
 
 
 def describe(
@@ -106,111 +121,110 @@ def describe(
     alert_type: AlertType,
     severity: Severity,
     commodity: str | None,
-    place: Place,
+    place_code: str,
     signals: Sequence[Signal],
     affected_volume_kg: float | None,
     details: Mapping[str, Any],
     names: Names,
-) -> tuple[str, str]:
-    """(Indonesian, English) text for an alert transition."""
+) -> AlertTexts:
+    """Title and action text for an alert transition; `resolved` gives the all-clear texts."""
     c_id, c_en = names.commodity(commodity)
-    where = names.place(place.code)
+    C_en = c_en[:1].upper() + c_en[1:]
+    where = names.place(place_code)
+
     if alert_type is AlertType.PRICE_SPIKE:
         if resolved:
-            return (
-                f"Harga {c_id} di {where} kembali normal.",
-                f"{c_en.capitalize()} price at {where} is back to normal.",
+            return AlertTexts(
+                f"Harga {c_id} di {where} kembali normal", f"{C_en} price at {where} is back to normal", *_NO_ACTION
             )
         fact_id, fact_en = _price_fact(_strongest(signals), details)
-        act_id, act_en = _PRICE_ACTIONS[(max(severity, Severity.WATCH), commodity == "beras")]
-        return (
-            f"Harga {c_id} di {where} {fact_id}. {act_id}",
-            f"{c_en.capitalize()} price at {where} is {fact_en}. {act_en}",
-        )
+        action = _PRICE_ACTIONS[(max(severity, Severity.WATCH), commodity == "beras")]
+        return AlertTexts(f"Harga {c_id} di {where} {fact_id}", f"{C_en} price at {where} is {fact_en}", *action)
 
     if alert_type is AlertType.PRICE_DISPARITY:
-        num, den = (
-            names.place(details.get("numerator", place.code)),
-            names.place(details.get("denominator", "?")),
-        )
+        num = names.place(details.get("numerator", place_code))
+        den = names.place(details.get("denominator", "?"))
         if resolved:
-            return (
-                f"Rasio harga {c_id} {num}/{den} kembali ke kisaran normal.",
-                f"The {c_en} price ratio {num}/{den} is back in its normal range.",
+            return AlertTexts(
+                f"Rasio harga {c_id} {num}/{den} kembali ke kisaran normal",
+                f"The {c_en} price ratio {num}/{den} is back in its normal range",
+                *_NO_ACTION,
             )
         ratio, low, high = details.get("ratio", 0.0), details.get("low", 0.0), details.get("high", 0.0)
         days = details.get("outside_days", 0)
-        head_id = (
-            f"Harga {c_id} di {num} {ratio:.2f} kali harga di {den}, di luar kisaran normal "
-            f"{low:.2f}-{high:.2f} selama {days} hari."
-        )
-        head_en = (
-            f"{c_en.capitalize()} in {num} costs {ratio:.2f} times the price in {den}, outside its normal "
-            f"{low:.2f}-{high:.2f} range for {days} days."
+        ratio_id, band_id = f"{ratio:.2f}".replace(".", ","), f"{low:.2f}-{high:.2f}".replace(".", ",")
+        title = (
+            f"Harga {c_id} di {num} {ratio_id} kali harga di {den}, di luar kisaran {band_id} selama {days} hari",
+            f"{C_en} in {num} costs {ratio:.2f} times the price in {den}, outside {low:.2f}-{high:.2f} for {days} days",
         )
         if ratio > high:
-            act = (
+            action = (
                 f"Periksa hambatan distribusi dari {den} ke {num}.",
                 f"Check for distribution bottlenecks from {den} to {num}.",
             )
         else:
-            act = (
+            action = (
                 f"Periksa kenaikan harga dan pasokan di {den}.",
                 f"Check for a price rise or short supply in {den}.",
             )
-        return (f"{head_id} {act[0]}", f"{head_en} {act[1]}")
+        return AlertTexts(*title, *action)
 
     if alert_type is AlertType.SUPPLY_GAP:
         if resolved:
-            return (
-                f"Pasokan {c_id} di {where} kembali aman.",
-                f"{c_en.capitalize()} supply at {where} is back to a safe level.",
+            return AlertTexts(
+                f"Pasokan {c_id} di {where} kembali aman",
+                f"{C_en} supply at {where} is back to a safe level",
+                *_NO_ACTION,
             )
         cover = details.get("projected_cover_days", 0.0)
-        behind = details.get("behind_count", 0)
-        origins = ", ".join(names.place(o) for o in list(details.get("behind_by_origin_kg", {}))[:3])
         cover_id = f"{cover:.1f}".replace(".", ",")
-        head_id = f"Stok {c_id} di {where} diperkirakan cukup untuk {cover_id} hari"
-        head_en = f"{c_en.capitalize()} stock at {where} is projected to cover {cover:.1f} days"
+        title_id = f"Stok {c_id} di {where} diperkirakan cukup untuk {cover_id} hari"
+        title_en = f"{C_en} stock at {where} is projected to cover {cover:.1f} days"
+        behind = details.get("behind_count", 0)
         if behind:
             kg = details.get("behind_kg", 0.0)
-            head_id += f"; {behind} pengiriman ({_tonnes(kg)} t) terlambat dari {origins}"
-            head_en += f"; {behind} shipments ({_tonnes_en(kg)} t) from {origins} are behind"
+            origins = ", ".join(names.place(o) for o in list(details.get("behind_by_origin_kg", {}))[:3])
+            title_id += f"; {behind} pengiriman ({_tonnes(kg, True)} t) dari {origins} terlambat"
+            title_en += f"; {behind} shipments ({_tonnes(kg, False)} t) from {origins} are behind"
         if severity >= Severity.CRISIS:
-            act = (
+            action = (
                 f"Segera lepas stok Bulog atau cadangan pangan pemerintah ke {where}.",
                 f"Release Bulog or government food reserve stock to {where} now.",
             )
         elif severity >= Severity.ALERT:
-            act = (
+            action = (
                 "Percepat pengiriman dari daerah asal dan siapkan pelepasan stok Bulog.",
                 "Speed up shipments from the origins and prepare a release of Bulog stock.",
             )
         else:
-            act = ("Pantau kedatangan dan stok harian.", "Watch arrivals and daily stock.")
-        return (f"{head_id}. {act[0]}", f"{head_en}. {act[1]}")
+            action = ("Pantau kedatangan dan stok harian.", "Watch arrivals and daily stock.")
+        return AlertTexts(title_id, title_en, *action)
 
     if alert_type is AlertType.ROUTE_DISRUPTION:
         if resolved:
-            return (f"Pengiriman di {where} kembali bergerak.", f"Shipments at {where} are moving again.")
+            return AlertTexts(
+                f"Pengiriman di {where} kembali bergerak", f"Shipments at {where} are moving again", *_NO_ACTION
+            )
         count = details.get("delayed_count", 0)
-        return (
-            f"{count} pengiriman ({_tonnes(affected_volume_kg)} t) tertahan di {where}. "
+        return AlertTexts(
+            f"{count} pengiriman ({_tonnes(affected_volume_kg, True)} t) tertahan di {where}",
+            f"{count} shipments ({_tonnes(affected_volume_kg, False)} t) are held up at {where}",
             "Koordinasikan jadwal kapal tambahan dengan ASDP dan beri tahu penerima.",
-            f"{count} shipments ({_tonnes_en(affected_volume_kg)} t) are held up at {where}. "
             "Coordinate extra ferry departures with ASDP and inform the receivers.",
         )
 
     if alert_type is AlertType.HARVEST_UNSHIPPED:
         if resolved:
-            return (
-                f"Panen {c_id} di {where} sudah terkirim atau tidak lagi tersedia.",
-                f"The {c_en} harvest in {where} has been shipped or is no longer available.",
+            return AlertTexts(
+                f"Panen {c_id} di {where} sudah terkirim atau tidak lagi tersedia",
+                f"The {c_en} harvest in {where} has been shipped or is no longer available",
+                *_NO_ACTION,
             )
-        return (
-            f"{_tonnes(affected_volume_kg)} t panen {c_id} di {where} belum dikirim dalam masa "
-            "ketersediaannya. Hubungkan petani dengan pembeli atau Bulog untuk penyerapan.",
-            f"{_tonnes_en(affected_volume_kg)} t of harvested {c_en} in {where} has not been shipped "
-            "within its availability window. Connect the farmers with buyers or Bulog to take up the harvest.",
+        return AlertTexts(
+            f"{_tonnes(affected_volume_kg, True)} t panen {c_id} di {where} belum dikirim dalam masa tersedianya",
+            f"{_tonnes(affected_volume_kg, False)} t of harvested {c_en} in {where} has not been shipped "
+            "within its availability window",
+            "Hubungkan petani dengan pembeli atau Bulog untuk penyerapan.",
+            "Connect the farmers with buyers or Bulog to take up the harvest.",
         )
     raise ValueError(f"no texts for alert type {alert_type!r}")

@@ -70,7 +70,7 @@ class AlertSpan:
     resolved_on: date | None
     opened_severity: Severity
     peak_severity: Severity
-    text_en: str
+    title_en: str
 
 
 @dataclass
@@ -104,7 +104,7 @@ def alert_spans(transitions: Iterable[Transition]) -> list[AlertSpan]:
             s["resolved_on"],
             s["t"].severity,
             s["peak"],
-            s["t"].text_en,
+            s["t"].title_en,
         )
         for s in spans.values()
     ]

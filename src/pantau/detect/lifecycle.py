@@ -19,17 +19,15 @@ event time, so a replay produces the same ids; `sequence` counts transitions of 
 from __future__ import annotations
 
 import enum
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from pantau.contracts.models import AlertOpened, AlertResolved, AlertUpdated, alert_id_for
 from pantau.detect.actions import Names, describe
 from pantau.detect.conditions import AlertType, Condition, Place, PlaceKind, Severity, Signal
 from pantau.detect.timebase import from_ts, timestamp
-
-ALERT_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://pantau-pangan.example/alerts")
 
 
 class TransitionKind(enum.StrEnum):
@@ -100,26 +98,40 @@ class Transition:
     signals: tuple[Signal, ...]
     affected_volume_kg: float | None
     details: dict[str, Any]
-    text_id: str
-    text_en: str
+    place_name: str
+    title_id: str
+    title_en: str
+    action_id: str
+    action_en: str
 
     def to_payload(self) -> dict[str, Any]:
-        """The alert event's payload (JSON-ready); the envelope is the processor's."""
+        """The AlertOpened / AlertUpdated / AlertResolved payload (JSON-ready, common.v1.json alert_payload);
+        the envelope is the processor's: new_event(transition.to_contract(), occurred_at=transition.occurred_at,
+        source="processor")."""
         return {
             "alert_id": self.alert_id,
-            "sequence": self.sequence,
-            "subject": self.subject,
             "alert_type": self.alert_type.value,
+            "subject": self.subject,
+            "sequence": self.sequence,
             "severity": self.severity.label,
             "previous_severity": self.previous_severity.label if self.previous_severity is not None else None,
-            "opened_at": self.opened_at.isoformat(),
             "commodity": self.commodity,
-            "place": {"kind": self.place.kind.value, "code": self.place.code},
-            "evidence": [s.to_dict() for s in self.signals],
+            "place": {"kind": self.place.kind.value, "code": self.place.code, "name": self.place_name},
             "affected_volume_kg": self.affected_volume_kg,
-            "details": self.details,
-            "text": {"id": self.text_id, "en": self.text_en},
+            "evidence": {"signals": [s.to_dict() for s in self.signals], "details": self.details},
+            "title": {"id": self.title_id, "en": self.title_en},
+            "action_text": {"id": self.action_id, "en": self.action_en},
+            "opened_at": self.opened_at,
         }
+
+    def to_contract(self) -> AlertOpened | AlertUpdated | AlertResolved:
+        """The payload as the contract's model (validated)."""
+        model = {
+            TransitionKind.OPENED: AlertOpened,
+            TransitionKind.UPDATED: AlertUpdated,
+            TransitionKind.RESOLVED: AlertResolved,
+        }[self.kind]
+        return model.model_validate(self.to_payload(), strict=False)
 
 
 @dataclass(slots=True)
@@ -158,10 +170,6 @@ class AlertState:
         if values["last_ts"] is None:
             values["last_ts"] = float("-inf")
         return cls(**values)
-
-
-def alert_id_for(subject: str, opened_at: datetime) -> str:
-    return str(uuid.uuid5(ALERT_NAMESPACE, f"{subject}|{from_ts(timestamp(opened_at)).isoformat()}"))
 
 
 def step_lifecycle(
@@ -251,21 +259,19 @@ def _transition(
 ) -> Transition:
     alert_type = AlertType(state.alert_type)
     place = Place(PlaceKind(state.place_kind), state.place_code)
-    severity = Severity(state.severity)
-    if kind is TransitionKind.RESOLVED:
-        severity = condition.severity if condition is not None else Severity.NORMAL
+    severity = Severity.NORMAL if kind is TransitionKind.RESOLVED else Severity(state.severity)
     signals = condition.signals if condition is not None else ()
     details = dict(condition.details) if condition is not None else {}
     if kind is TransitionKind.RESOLVED:
         policy = config.policy(alert_type)
         details["resolved_because"] = f"severity below {policy.resolve_below.label} for {policy.resolve_hold}"
     volume = condition.affected_volume_kg if condition is not None else None
-    text_id, text_en = describe(
+    texts = describe(
         resolved=kind is TransitionKind.RESOLVED,
         alert_type=alert_type,
         severity=severity,
         commodity=state.commodity,
-        place=place,
+        place_code=place.code,
         signals=signals,
         affected_volume_kg=volume,
         details=details,
@@ -287,6 +293,9 @@ def _transition(
         signals=signals,
         affected_volume_kg=volume,
         details=details,
-        text_id=text_id,
-        text_en=text_en,
+        place_name=config.names.place(place.code),
+        title_id=texts.title_id,
+        title_en=texts.title_en,
+        action_id=texts.action_id,
+        action_en=texts.action_en,
     )

@@ -13,12 +13,12 @@ time wins, so repeated same-day observations never count twice) and the few numb
 seasonal-trend model. `to_json()` / `from_json()` give the table's changelog value.
 
 Signals, each with its own severity; the series' raw severity is the highest of them:
-- reference_price_breach: price / (HET or HAP) - 1 above 0 is watch, above 10 % alert (what Bapanas
+- reference_price_excess_pct: price / (HET or HAP) - 1 above 0 is watch, above 10 % alert (what Bapanas
   reports to the inflation-control meeting). Only where a reference price exists for the
   observation's quality grade, price level and province on that day.
-- change_7d / change_28d: rise against the median of the last three observed days at or before
+- change_7d_pct / change_28d_pct: rise against the median of the last three observed days at or before
   7 / 28 days ago, above the commodity's own p95 (watch) / p99 (alert).
-- seasonal_deviation: WFP ALPS-style (log price - (trend + seasonal factor)) / residual sigma with
+- seasonal_deviation_sigma: WFP ALPS-style (log price - (trend + seasonal factor)) / residual sigma with
   ALPS classes (< 0.25 normal, < 1 stress = watch, < 2 alert, >= 2 crisis). The trend is an EWMA of
   the log price (Holt: level and slope), the seasonal factor twelve monthly values of the detrended
   price interpolated between mid-months (so it has no steps at month ends), sigma an EWMA of the
@@ -288,46 +288,35 @@ def _evaluate(
             level = 2 if excess > config.breach_alert else 1 if excess > config.breach_watch else 0
             threshold = config.breach_alert if level == 2 else config.breach_watch
             signals.append(
-                Signal("reference_price_breach", excess, threshold, ref.price_idr, ref.kind, _SEVERITIES[level])
+                Signal(
+                    "reference_price_excess_pct",
+                    excess * 100.0,
+                    threshold * 100.0,
+                    ref.price_idr,
+                    ref.kind,
+                    _SEVERITIES[level],
+                )
             )
             raw = max(raw, level)
             break
 
-    for lag, band, name in ((7, profile.change_7d, "change_7d"), (28, profile.change_28d, "change_28d")):
+    for lag, band in ((7, profile.change_7d), (28, profile.change_28d)):
+        name, window = f"change_{lag}d_pct", f"{lag}d"
         base = _baseline(state, day - lag, obs.commodity, config.calendar)
         if base is None:
-            signals.append(
-                Signal(
-                    name,
-                    0.0,
-                    band.watch,
-                    None,
-                    f"{lag}d",
-                    Severity.NORMAL,
-                    f"no observation in the 7 days up to {lag} days ago",
-                )
-            )
+            note = f"no observation in the 7 days up to {lag} days ago"
+            signals.append(Signal(name, 0.0, band.watch * 100.0, None, window, Severity.NORMAL, note))
             continue
         change = adjusted / base - 1.0
         level = 2 if change > band.alert else 1 if change > band.watch else 0
-        signals.append(
-            Signal(name, change, band.alert if level == 2 else band.watch, base, f"{lag}d", _SEVERITIES[level])
-        )
+        threshold = band.alert if level == 2 else band.watch
+        signals.append(Signal(name, change * 100.0, threshold * 100.0, base, window, _SEVERITIES[level]))
         raw = max(raw, level)
 
     alps = config.alps
     if state.n_obs < alps.min_history_days:
-        signals.append(
-            Signal(
-                "seasonal_deviation",
-                0.0,
-                alps.alert_z,
-                None,
-                "alps",
-                Severity.NORMAL,
-                f"needs {alps.min_history_days} days of history, has {state.n_obs}",
-            )
-        )
+        note = f"needs {alps.min_history_days} days of history, has {state.n_obs}"
+        signals.append(Signal("seasonal_deviation_sigma", 0.0, alps.alert_z, None, "alps", Severity.NORMAL, note))
     else:
         seasonal = _seasonal_active(state, alps)
         trend = state.level + state.slope * (day - state.learned_day)
@@ -336,16 +325,17 @@ def _evaluate(
         z = (math.log(adjusted) - expected_log) / sigma
         level = 3 if z >= alps.crisis_z else 2 if z >= alps.alert_z else 1 if z >= alps.watch_z else 0
         threshold = (alps.watch_z, alps.watch_z, alps.alert_z, alps.crisis_z)[level]
-        note = (
-            None
-            if seasonal
-            else (
-                f"trend only: the seasonal factor needs {alps.seasonal_min_days} days "
-                f"({alps.seasonal_min_per_month} per month), has {state.model_day - state.first_day + 1}"
+        note = None
+        if not seasonal:
+            span = state.model_day - state.first_day + 1
+            note = (
+                f"trend only: the seasonal factor needs {alps.seasonal_min_days} days of history "
+                f"and {alps.seasonal_min_per_month} observations per month, has {span} days"
             )
-        )
         expected_price = math.exp(expected_log) * (1.0 + holiday[0] if holiday else 1.0)
-        signals.append(Signal("seasonal_deviation", z, threshold, expected_price, "alps", _SEVERITIES[level], note))
+        signals.append(
+            Signal("seasonal_deviation_sigma", z, threshold, expected_price, "alps", _SEVERITIES[level], note)
+        )
         raw = max(raw, level)
 
     state.raw[slot] = raw
@@ -353,12 +343,14 @@ def _evaluate(
     severity = min(raw, previous) if previous is not None else 0
     details: dict[str, Any] = {
         "price_idr": price,
+        "quality_grade": obs.quality_grade,
+        "price_level": obs.price_level,
         "day": day_to_date(day).isoformat(),
         "raw_severity": _SEVERITIES[raw].label,
         "previous_day_severity": _SEVERITIES[previous].label if previous is not None else None,
     }
     if holiday:
-        details["holiday"] = {"code": holiday[1], "expected_uplift": holiday[0]}
+        details["holiday"] = {"code": holiday[1], "expected_uplift_pct": holiday[0] * 100.0}
     return Condition(
         alert_type=AlertType.PRICE_SPIKE,
         subject=price_subject(obs.commodity, obs.market_code),
