@@ -61,7 +61,9 @@ class Rejected:
         diag = self.error.diag
         primary = diag.message_primary or str(self.error).splitlines()[0]
         detail = f" ({diag.message_detail})" if diag.message_detail else ""
-        return f"{self.item.table.name}: {primary}{detail} [SQLSTATE {diag.sqlstate}]"
+        # The context names the column for COPY errors ("COPY _stage_alert_events, line 1, column title_en").
+        where = f" at {diag.context.strip().splitlines()[0]}" if diag.context else ""
+        return f"{self.item.table.name}: {primary}{detail}{where} [SQLSTATE {diag.sqlstate}]"
 
 
 @dataclass
