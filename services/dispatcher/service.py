@@ -73,12 +73,14 @@ class Dispatcher:
         pool: AsyncConnectionPool,
         *,
         topic: str = ALERT_TOPIC,
+        deadletter_topic: str = DEADLETTER_TOPIC,
         group_id: str = CONSUMER_GROUP,
         http: httpx.AsyncClient | None = None,
     ) -> None:
         self.settings = settings
         self.pool = pool
         self.topic = topic
+        self.deadletter_topic = deadletter_topic
         self.group_id = group_id
         self.reference = load_reference()
         self._http = http or httpx.AsyncClient(timeout=REQUEST_TIMEOUT_SECONDS, follow_redirects=False)
@@ -227,7 +229,7 @@ class Dispatcher:
         producer = self._deadletter_producer
 
         def send() -> None:
-            producer.send(DEADLETTER_TOPIC, kafka_key(event), encode_event(event), event.event_type)
+            producer.send(self.deadletter_topic, kafka_key(event), encode_event(event), event.event_type)
             producer.flush()
 
         await asyncio.to_thread(send)

@@ -46,7 +46,8 @@ CREATE TABLE webhook_deliveries (
     last_attempt_at   timestamptz,
     last_status_code  integer,
     last_error        text,
-    created_at        timestamptz NOT NULL DEFAULT now(),
+    -- clock_timestamp: the rows of one intake transaction keep their order in the delivery log
+    created_at        timestamptz NOT NULL DEFAULT clock_timestamp(),
     delivered_at      timestamptz,
     dead_lettered_at  timestamptz
 );

@@ -224,9 +224,10 @@ class LoopThread:
 class DispatcherRunner:
     """The dispatcher (both loops) on a LoopThread, with its own pool, consumer group and topic."""
 
-    def __init__(self, settings: Settings, topic: str) -> None:
+    def __init__(self, settings: Settings, topic: str, deadletter_topic: str) -> None:
         self.settings = settings
         self.topic = topic
+        self.deadletter_topic = deadletter_topic
         self.thread = LoopThread()
         self.dispatcher: Dispatcher | None = None
         self._done: Any = None
@@ -238,7 +239,11 @@ class DispatcherRunner:
             )
             await self.pool.open(wait=True)
             self.dispatcher = Dispatcher(
-                self.settings, self.pool, topic=self.topic, group_id=f"test-dispatcher-{uuid.uuid4().hex[:8]}"
+                self.settings,
+                self.pool,
+                topic=self.topic,
+                deadletter_topic=self.deadletter_topic,
+                group_id=f"test-dispatcher-{uuid.uuid4().hex[:8]}",
             )
 
         self.thread.run(begin())
@@ -247,11 +252,13 @@ class DispatcherRunner:
         return self
 
     def stop(self) -> None:
-        if self.dispatcher is not None:
-            self.thread.loop.call_soon_threadsafe(self.dispatcher.stop)
-            self._done.result(30)
-            self.thread.run(self.pool.close())
+        if self.dispatcher is None:
+            return
+        self.thread.loop.call_soon_threadsafe(self.dispatcher.stop)
+        self._done.result(30)
+        self.thread.run(self.pool.close())
         self.thread.close()
+        self.dispatcher = None
 
 
 class ApiServer:
