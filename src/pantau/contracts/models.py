@@ -321,7 +321,7 @@ class _AlertPayload(_Payload):
 
 class AlertOpened(_AlertPayload):
     EVENT_TYPE: ClassVar[str] = "AlertOpened"
-    sequence: Literal[1]
+    sequence: Annotated[int, Field(ge=1, le=1)]  # not Literal[1]: that accepts JSON true
     severity: RaisedSeverity
     previous_severity: None
 

@@ -74,6 +74,13 @@ class SchemaValidator:
         lines = [f"{_path(e.absolute_path)}: {e.message}" for e in validator.iter_errors(event)]
         return sorted(dict.fromkeys(lines))
 
+    def is_valid(self, event: Any, event_type: str | None = None) -> bool:
+        """Same verdict as `errors() == []`, faster: stops at the first problem."""
+        if event_type is None:
+            event_type = event.get("event_type") if isinstance(event, Mapping) else None
+        validator = self._validators.get(event_type) if isinstance(event_type, str) else None
+        return validator is not None and validator.is_valid(event)
+
     def validate(self, event: Any, event_type: str | None = None) -> None:
         errors = self.errors(event, event_type)
         if errors:
