@@ -332,7 +332,8 @@ _PROMQL_STRING = re.compile(r'"(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])*\'|`[^`]*`')
 _PROMQL_BRACES = re.compile(r"\{[^{}]*\}")
 _PROMQL_BRACKETS = re.compile(r"\[[^\[\]]*\]")
 _PROMQL_LABEL_LISTS = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^()]*\)")
-_PROMQL_IDENTIFIER = re.compile(r"(?<![\w:.$])([a-zA-Z_:][a-zA-Z0-9_:]*)(?!\s*\()")
+# A whole identifier (no backtracking into "tim" of "time(") that is not a function call.
+_PROMQL_IDENTIFIER = re.compile(r"(?<![\w:.$])([a-zA-Z_:][a-zA-Z0-9_:]*)(?![\w:])(?!\s*\()")
 
 
 def promql_metric_names(expr: str) -> set[str]:
