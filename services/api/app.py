@@ -17,7 +17,7 @@ from pantau.contracts import ALERT_TOPIC
 from pantau.settings import Settings
 from pantau.subscriptions.ratelimit import RateLimiter
 from services.api.metrics import HttpMetricsMiddleware
-from services.api.routes import admin, deliveries, reference, subscriptions
+from services.api.routes import admin, alerts, deliveries, prices, reference, subscriptions, supply
 from services.api.stream import AlertHub
 from services.api.stream import router as stream_router
 
@@ -73,9 +73,10 @@ def create_app(settings: Settings, *, alert_topic: str = ALERT_TOPIC) -> FastAPI
     app.state.rate_limiter = RateLimiter(settings.api_rate_limit_per_minute)
     app.add_middleware(HttpMetricsMiddleware, service="api")
 
-    for module in (reference, subscriptions, deliveries, admin):
-        app.include_router(module.router)
+    # The stream before /v1/alerts/{alert_id}, which would otherwise claim its path.
     app.include_router(stream_router)
+    for module in (prices, supply, alerts, reference, subscriptions, deliveries, admin):
+        app.include_router(module.router)
 
     @app.exception_handler(PoolTimeout)
     @app.exception_handler(psycopg.OperationalError)

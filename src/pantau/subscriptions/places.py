@@ -30,8 +30,8 @@ def containing_places(ref: ReferenceData, kind: str, code: str) -> frozenset[str
     """The alert place's own code plus the codes of the places that contain it."""
     codes = {code}
     try:
-        if kind in ("market", "destination"):
-            codes.add(ref.market(code).province_code)
+        if kind in ("market", "destination", "province") and not code.isdigit():
+            codes.add(ref.market(code).province_code)  # a province alert names its prov_<BPS> market
         elif kind == "checkpoint":
             province = ref.checkpoint(code).province_code
             if province:
@@ -40,6 +40,17 @@ def containing_places(ref: ReferenceData, kind: str, code: str) -> frozenset[str
             codes.add(code.split(".")[0])
     except UnknownCodeError:
         pass  # a place the reference data does not know yet still matches by its own code
+    return frozenset(codes)
+
+
+def places_within(ref: ReferenceData, code: str) -> frozenset[str]:
+    """`code` and every place code inside it (a province: its markets, regencies and checkpoints):
+    the alert place codes that a filter on `code` selects."""
+    codes = {code}
+    if code in province_codes(ref):
+        codes |= {m.code for m in ref.markets if m.province_code == code}
+        codes |= {r.code for r in ref.regencies if r.code.split(".")[0] == code}
+        codes |= {c.code for c in ref.checkpoints if c.province_code == code}
     return frozenset(codes)
 
 

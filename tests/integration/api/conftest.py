@@ -56,3 +56,11 @@ def new_key(api: ApiServer) -> Callable[[str], str]:
         return response.json()["api_key"]
 
     return issue
+
+
+@pytest.fixture
+def seeded(api_settings: Settings) -> dict:
+    """The known week of tests/integration/api/data.py, written through the sink's batch writer."""
+    from tests.integration.api.data import seed
+
+    return seed(api_settings)

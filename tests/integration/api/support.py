@@ -123,13 +123,17 @@ class AlertStory:
         )
 
     def opened(self, severity: str = "alert") -> Any:
-        return new_event(self._payload(AlertOpened, severity), occurred_at=now_wib(), source="processor")
+        return self._event(AlertOpened, severity, self.opened_at)
 
-    def updated(self, severity: str) -> Any:
-        return new_event(self._payload(AlertUpdated, severity), occurred_at=now_wib(), source="processor")
+    def updated(self, severity: str, at: datetime | None = None) -> Any:
+        return self._event(AlertUpdated, severity, at)
 
-    def resolved(self) -> Any:
-        return new_event(self._payload(AlertResolved, "normal"), occurred_at=now_wib(), source="processor")
+    def resolved(self, at: datetime | None = None) -> Any:
+        return self._event(AlertResolved, "normal", at)
+
+    def _event(self, model: type, severity: str, at: datetime | None) -> Any:
+        # Produced now (subscriptions only get events produced after they exist); occurred at `at`.
+        return new_event(self._payload(model, severity), occurred_at=at or now_wib(), source="processor")
 
 
 def produce(settings: Settings, topic: str, events: list[Any], raw: list[bytes] = ()) -> None:

@@ -115,5 +115,17 @@ def test_a_market_alert_also_belongs_to_its_province_and_a_regency_to_its_own():
     assert containing_places(ref, "market", "pibc") == {"pibc", "31"}
     assert containing_places(ref, "regency", "18.04") == {"18.04", "18"}
     assert containing_places(ref, "market", "not_yet_known") == {"not_yet_known"}
+    assert containing_places(ref, "province", "prov_31") == {"prov_31", "31"}
     assert all(is_known_place(ref, code) for code in ("pibc", "merak_port", "18.04", "31"))
     assert not is_known_place(ref, "atlantis")
+
+
+def test_a_province_holds_its_markets_regencies_and_checkpoints():
+    from pantau.reference import load_reference
+    from pantau.subscriptions.places import places_within
+
+    ref = load_reference()
+    lampung = places_within(ref, "18")
+    assert {"prov_18", "pasar_smep", "18.04", "bakauheni_port"} <= lampung
+    assert "pibc" not in lampung
+    assert places_within(ref, "pibc") == {"pibc"}
