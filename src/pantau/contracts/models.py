@@ -35,12 +35,9 @@ PANTAU_NAMESPACE: Final = uuid.UUID("3a20410d-1802-58d7-b221-b135a812b0fc")
 UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 CODE_PATTERN = r"^[a-z][a-z0-9_]*$"
 _B64 = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
-
-
+# The same patterns as contracts/schemas/common.v1.json: RFC 3339 with an explicit offset, no naive times.
 TIMESTAMP_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})$"
 DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
-
-
 _TIMESTAMP_RE = re.compile(TIMESTAMP_PATTERN)
 _DATE_RE = re.compile(DATE_PATTERN)
 NAIVE_TIMESTAMP_MESSAGE = (

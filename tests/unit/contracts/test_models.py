@@ -224,3 +224,13 @@ def test_harvest_accepts_dates_and_date_text_but_not_datetimes():
     assert HarvestReported(**fields, harvested_on=date(2026, 3, 2)).harvested_on == date(2026, 3, 2)
     with pytest.raises(ValidationError, match="calendar date"):
         HarvestReported(**fields, harvested_on=datetime(2026, 3, 2, tzinfo=WIB))
+
+
+def test_models_use_the_same_patterns_as_the_schemas():
+    from pantau.contracts.models import CODE_PATTERN, DATE_PATTERN, TIMESTAMP_PATTERN, UUID_PATTERN
+
+    common = orjson.loads((SCHEMAS / "common.v1.json").read_bytes())["$defs"]
+    assert common["timestamp"]["pattern"] == TIMESTAMP_PATTERN
+    assert common["date"]["pattern"] == DATE_PATTERN
+    assert common["uuid"]["pattern"] == UUID_PATTERN
+    assert common["commodity"]["pattern"] == CODE_PATTERN
