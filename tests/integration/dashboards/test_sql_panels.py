@@ -65,3 +65,14 @@ def test_grafanas_role_can_read_but_not_write(filled_database):
         assert conn.execute("SELECT count(*) FROM price_observations").fetchone()[0] > 0
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("DELETE FROM alert_state")
+
+
+def test_days_of_cover_counts_the_rice_on_the_road_to_cipinang(filled_database, data_now):
+    results = check_dashboard(DASHBOARDS_DIR / "pasokan.json", filled_database, None, now=data_now)
+    [cover] = [r for r in results if r.panel == "Cakupan pasokan (hari)" and r.case == "first values"]
+    assert "'beras'" in cover.query and "IN ('pibc')" in cover.query
+    with psycopg.connect(reader_url(filled_database)) as conn:
+        [(destination, days)] = conn.execute(cover.query).fetchall()
+    # some 30 rice trucks of 8-20 t on the road or arrived within a day, against 2,900 t a day
+    assert destination == "pibc"
+    assert 0.05 < days < 0.5
