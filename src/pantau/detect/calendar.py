@@ -64,7 +64,7 @@ class HolidayCalendar:
     Tahun Baru) take the larger effect, not the sum.
     """
 
-    __slots__ = ("_by_key",)
+    __slots__ = ("_by_key", "_commodities")
 
     def __init__(self, windows: Iterable[HolidayWindow] = ()) -> None:
         by_key: dict[tuple[str, int], tuple[float, str]] = {}
@@ -87,6 +87,11 @@ class HolidayCalendar:
                     if value > 0.0 and value > by_key.get(key, (0.0, ""))[0]:
                         by_key[key] = (value, window.code)
         self._by_key = by_key
+        self._commodities = frozenset(commodity for commodity, _ in by_key)
+
+    def affects(self, commodity: str) -> bool:
+        """False when no holiday ever changes this commodity's price (lets callers skip lookups)."""
+        return commodity in self._commodities
 
     def uplift(self, commodity: str, day: int) -> float:
         """Expected fractional price rise on `day` (WIB days since epoch), 0.0 outside holidays."""

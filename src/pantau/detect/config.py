@@ -15,6 +15,7 @@ from pantau.detect.calendar import DEFAULT_HOLIDAY_UPLIFT, HolidayCalendar
 from pantau.detect.disparity import DisparityConfig, DisparityPair
 from pantau.detect.lifecycle import LifecycleConfig
 from pantau.detect.price import ChangeBand, CommodityProfile, PriceConfig, ReferencePrice
+from pantau.detect.supply import SupplyTarget
 
 # Rise over 28 days, p95 / p99, from PIHPS 2022-01..2026-02 of the 32 provinces other than Lampung and
 # DKI Jakarta (those two are what the replay evaluates). Same method as contracts/reference/tools/
@@ -99,3 +100,30 @@ def disparity_config(
 
 def lifecycle_config(ref: Any, **overrides: Any) -> LifecycleConfig:
     return LifecycleConfig(names=Names.from_reference(ref), **overrides)
+
+
+# Destinations without a safe stock in the reference data: hold this many days of requirement (assumption).
+DEFAULT_SAFE_STOCK_DAYS = 3.0
+
+
+def supply_targets(ref: Any, **overrides: Any) -> dict[str, SupplyTarget]:
+    """One SupplyTarget per destination x commodity with a daily requirement, keyed `{commodity}:{destination}`.
+
+    The stock estimate starts at the middle of the safe-stock range (the reference data has no stock
+    report yet); without a range, at DEFAULT_SAFE_STOCK_DAYS x 1.2 of requirement.
+    """
+    targets = {}
+    for market in ref.supply_destinations:
+        for supply in market.supply:
+            if not supply.daily_requirement_kg:
+                continue
+            daily = float(supply.daily_requirement_kg)
+            if supply.safe_stock_kg is not None:
+                safe = float(supply.safe_stock_kg.min)
+                initial = (supply.safe_stock_kg.min + supply.safe_stock_kg.max) / 2.0
+            else:
+                safe = daily * DEFAULT_SAFE_STOCK_DAYS
+                initial = safe * 1.2
+            target = SupplyTarget(supply.commodity, market.code, daily, safe, initial, **overrides)
+            targets[target.key] = target
+    return targets

@@ -38,6 +38,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
 from pantau.detect.calendar import NO_HOLIDAYS, HolidayCalendar
@@ -56,6 +57,8 @@ from pantau.detect.timebase import NaiveTimeError, date_to_day, day_to_date, tim
 
 RING_DAYS = 40  # >= 28-day baseline + 7 days of look-back + the lateness tolerance
 _SEVERITIES = (Severity.NORMAL, Severity.WATCH, Severity.ALERT, Severity.CRISIS)
+_LABELS = tuple(s.label for s in _SEVERITIES)  # Enum property access is slow on the per-event path
+_CHANGES = ((7, "change_7d_pct", "7d"), (28, "change_28d_pct", "28d"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,7 +280,8 @@ def _evaluate(
     config: PriceConfig,
 ) -> Condition:
     price = obs.price_idr
-    holiday = config.calendar.holiday(obs.commodity, day)
+    calendar = config.calendar if config.calendar.affects(obs.commodity) else None
+    holiday = calendar.holiday(obs.commodity, day) if calendar else None
     adjusted = price / (1.0 + holiday[0]) if holiday else price
     signals: list[Signal] = []
     raw = 0
@@ -297,12 +301,12 @@ def _evaluate(
                     _SEVERITIES[level],
                 )
             )
-            raw = max(raw, level)
+            raw = level
             break
 
-    for lag, band in ((7, profile.change_7d), (28, profile.change_28d)):
-        name, window = f"change_{lag}d_pct", f"{lag}d"
-        base = _baseline(state, day - lag, obs.commodity, config.calendar)
+    for lag, name, window in _CHANGES:
+        band = profile.change_7d if lag == 7 else profile.change_28d
+        base = _baseline(state, day - lag, obs.commodity, calendar)
         if base is None:
             note = f"no observation in the 7 days up to {lag} days ago"
             signals.append(Signal(name, 0.0, band.watch * 100.0, None, window, Severity.NORMAL, note))
@@ -311,7 +315,8 @@ def _evaluate(
         level = 2 if change > band.alert else 1 if change > band.watch else 0
         threshold = band.alert if level == 2 else band.watch
         signals.append(Signal(name, change * 100.0, threshold * 100.0, base, window, _SEVERITIES[level]))
-        raw = max(raw, level)
+        if level > raw:
+            raw = level
 
     alps = config.alps
     if state.n_obs < alps.min_history_days:
@@ -336,7 +341,8 @@ def _evaluate(
         signals.append(
             Signal("seasonal_deviation_sigma", z, threshold, expected_price, "alps", _SEVERITIES[level], note)
         )
-        raw = max(raw, level)
+        if level > raw:
+            raw = level
 
     state.raw[slot] = raw
     previous = _previous_raw(state, day)
@@ -345,9 +351,9 @@ def _evaluate(
         "price_idr": price,
         "quality_grade": obs.quality_grade,
         "price_level": obs.price_level,
-        "day": day_to_date(day).isoformat(),
-        "raw_severity": _SEVERITIES[raw].label,
-        "previous_day_severity": _SEVERITIES[previous].label if previous is not None else None,
+        "day": _iso_day(day),
+        "raw_severity": _LABELS[raw],
+        "previous_day_severity": _LABELS[previous] if previous is not None else None,
     }
     if holiday:
         details["holiday"] = {"code": holiday[1], "expected_uplift_pct": holiday[0] * 100.0}
@@ -357,31 +363,39 @@ def _evaluate(
         severity=_SEVERITIES[severity],
         observed_at=obs.occurred_at,
         commodity=obs.commodity,
-        place=Place(obs.place_kind, obs.market_code),
+        place=_place(obs.place_kind, obs.market_code),
         signals=tuple(signals),
         details=details,
     )
 
 
 def _recent_median(state: PriceState, newest: int, skip_day: int, window: int) -> float | None:
-    days, prices = state.days, state.prices
-    values = [
-        prices[d % RING_DAYS] for d in range(newest - window, newest + 1) if days[d % RING_DAYS] == d and d != skip_day
-    ]
+    oldest = newest - window
+    values = [p for d, p in zip(state.days, state.prices, strict=True) if oldest <= d <= newest and d != skip_day]
     if not values:
         return None
     values.sort()
     return values[len(values) // 2]
 
 
-def _baseline(state: PriceState, target: int, commodity: str, calendar: HolidayCalendar) -> float | None:
+@lru_cache(maxsize=4096)
+def _iso_day(day: int) -> str:
+    return day_to_date(day).isoformat()
+
+
+@lru_cache(maxsize=4096)
+def _place(kind: PlaceKind, code: str) -> Place:
+    return Place(kind, code)
+
+
+def _baseline(state: PriceState, target: int, commodity: str, calendar: HolidayCalendar | None) -> float | None:
     """Median of the last three observed (holiday-adjusted) prices at or before `target`, within 7 days."""
     days, prices = state.days, state.prices
     values = []
     for d in range(target, target - 7, -1):
         j = d % RING_DAYS
         if days[j] == d:
-            values.append(prices[j] / (1.0 + calendar.uplift(commodity, d)))
+            values.append(prices[j] / (1.0 + calendar.uplift(commodity, d)) if calendar else prices[j])
             if len(values) == 3:
                 break
     if not values:
@@ -438,7 +452,8 @@ def _learn(
     state: PriceState, day: int, price: float, commodity: str, profile: CommodityProfile, config: PriceConfig
 ) -> None:
     alps = config.alps
-    y = math.log(price / (1.0 + config.calendar.uplift(commodity, day)))
+    calendar = config.calendar
+    y = math.log(price / (1.0 + calendar.uplift(commodity, day)) if calendar.affects(commodity) else price)
     if state.n_obs == 0:
         state.level = y
         state.var = profile.sigma_floor**2

@@ -1,0 +1,882 @@
+"""Supply detection: shipments, stock at Jakarta destinations, route checkpoints and harvests.
+
+Four small states, each with the key it is sharded by, so the processor can partition them:
+
+- ShipmentState, key shipment_id (the pangan.shipment.v1 key): shipment events.
+- SupplyState, key `{commodity}:{destination}` (ShipmentStatus.destination_key): statuses + ticks.
+- RouteState, key `{checkpoint}` (each of ShipmentStatus.checkpoint_keys): statuses + ticks.
+- HarvestState, key `{regency_code}:{commodity}` (the pangan.harvest.v1 key; ShipmentStatus.origin_key):
+  HarvestReported + statuses + ticks.
+
+`step_shipment` turns each shipment event into a ShipmentStatus snapshot (or nothing for a duplicate
+or stale event); the processor forwards that snapshot (a JSON record, `to_json()`) to the destination,
+checkpoint and origin aggregates by the keys it names. The aggregates emit one Condition per step and
+per tick; `tick_*` lets time alone move them (stock runs down, shipments pass their ETA) from a timer.
+All times are event times; a tick's `now` should be the stream's event-time watermark.
+
+Conditions:
+- supply_gap (SupplyState): stock estimate (stock += arrivals - daily requirement x elapsed time) plus
+  the in-transit shipments expected within the horizon, as days of cover and as a share of the
+  requirement; evidence lists the shipments behind schedule and their origin regencies.
+- route_disruption (RouteState): shipments past their planned time at the checkpoint plus a grace;
+  many at once raise it with their count and volume; it resolves when they move again.
+- harvest_unshipped (HarvestState): harvested quantity not shipped by the end of its availability
+  window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from pantau.detect.conditions import AlertType, Condition, Invalid, Place, PlaceKind, Rejected, Severity, Signal
+from pantau.detect.timebase import WIB, NaiveTimeError, from_ts, timestamp
+
+_SEVERITIES = (Severity.NORMAL, Severity.WATCH, Severity.ALERT, Severity.CRISIS)
+_EVIDENCE_ITEMS = 10  # shipments listed in a condition's details, largest first
+
+
+def _iso(ts: float | None) -> str | None:
+    return from_ts(ts).astimezone(WIB).isoformat() if ts is not None else None
+
+
+def _ts(moment: datetime | None) -> float | None:
+    return timestamp(moment) if moment is not None else None
+
+
+# --- shipment events and the per-shipment state --------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedStop:
+    checkpoint: str
+    sequence: int
+    planned_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ShipmentDispatched:
+    shipment_id: str
+    occurred_at: datetime
+    commodity: str
+    quantity_kg: float
+    origin_regency: str
+    destination: str
+    planned_route: tuple[PlannedStop, ...]
+    eta: datetime
+    harvest_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ShipmentCheckpointPassed:
+    shipment_id: str
+    occurred_at: datetime
+    checkpoint: str
+    sequence: int
+    commodity: str
+    quantity_kg: float
+    origin_regency: str
+    destination: str
+    planned_at: datetime
+    eta: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ShipmentArrived:
+    shipment_id: str
+    occurred_at: datetime
+    commodity: str
+    quantity_kg: float
+    origin_regency: str
+    destination: str
+    dispatched_at: datetime
+
+
+ShipmentEvent = ShipmentDispatched | ShipmentCheckpointPassed | ShipmentArrived
+
+
+def shipment_event_from_contract(event: Any) -> ShipmentEvent:
+    """From a `pantau.contracts.models` Shipment*Event envelope (occurred_at + payload)."""
+    p, at = event.payload, event.occurred_at
+    if event.event_type == "ShipmentDispatched":
+        route = tuple(PlannedStop(s.checkpoint_code, s.sequence, s.planned_at) for s in p.planned_route)
+        return ShipmentDispatched(
+            p.shipment_id,
+            at,
+            p.commodity,
+            p.quantity_kg,
+            p.origin_regency_code,
+            p.destination_code,
+            route,
+            p.eta,
+            p.harvest_id,
+        )
+    if event.event_type == "ShipmentCheckpointPassed":
+        return ShipmentCheckpointPassed(
+            p.shipment_id,
+            at,
+            p.checkpoint_code,
+            p.sequence,
+            p.commodity,
+            p.quantity_kg,
+            p.origin_regency_code,
+            p.destination_code,
+            p.planned_at,
+            p.eta,
+        )
+    if event.event_type == "ShipmentArrived":
+        return ShipmentArrived(
+            p.shipment_id, at, p.commodity, p.quantity_kg, p.origin_regency_code, p.destination_code, p.dispatched_at
+        )
+    raise ValueError(f"{event.event_type} is not a shipment event")
+
+
+@dataclass(frozen=True, slots=True)
+class ShipmentStatus:
+    """Where one shipment stands after an event: what the aggregates need, nothing more.
+
+    Travels through the processor's repartition topics as `to_json()`. `version` grows with every
+    change, so an aggregate can drop a duplicate or an older snapshot.
+    """
+
+    shipment_id: str
+    version: int
+    occurred_at: datetime
+    commodity: str
+    quantity_kg: float
+    origin_regency: str
+    destination: str
+    harvest_id: str | None
+    dispatched_at: datetime | None
+    eta: datetime | None
+    arrived_at: datetime | None
+    last_checkpoint: str | None
+    last_checkpoint_at: datetime | None
+    next_checkpoint: str | None
+    next_checkpoint_planned_at: datetime | None
+    previous_next_checkpoint: str | None  # the checkpoint aggregate that must drop this shipment
+
+    @property
+    def destination_key(self) -> str:
+        return f"{self.commodity}:{self.destination}"
+
+    @property
+    def origin_key(self) -> str:
+        return f"{self.origin_regency}:{self.commodity}"
+
+    @property
+    def checkpoint_keys(self) -> tuple[str, ...]:
+        keys = (self.previous_next_checkpoint, self.next_checkpoint)
+        return tuple(dict.fromkeys(k for k in keys if k is not None))
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"v": 1}
+        for name in self.__slots__:
+            value = getattr(self, name)
+            data[name] = value.isoformat() if isinstance(value, datetime) else value
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ShipmentStatus:
+        if data.get("v") != 1:
+            raise ValueError(f"unknown ShipmentStatus version {data.get('v')!r}; expected 1")
+        values = {}
+        for name in cls.__slots__:
+            value = data[name]
+            if name in _STATUS_TIMES and value is not None:
+                value = datetime.fromisoformat(value)
+            values[name] = value
+        return cls(**values)
+
+
+_STATUS_TIMES = frozenset(
+    {"occurred_at", "dispatched_at", "eta", "arrived_at", "last_checkpoint_at", "next_checkpoint_planned_at"}
+)
+
+
+@dataclass(slots=True)
+class ShipmentState:
+    """One shipment (key shipment_id). Bounded by its planned route (<= 50 stops)."""
+
+    shipment_id: str = ""
+    version: int = 0
+    commodity: str = ""
+    quantity_kg: float = 0.0
+    origin_regency: str = ""
+    destination: str = ""
+    harvest_id: str | None = None
+    route: list[list[Any]] = field(default_factory=list)  # [checkpoint, sequence, planned ts] in travel order
+    dispatched_ts: float | None = None
+    eta_ts: float | None = None
+    passed_sequence: int = 0
+    last_checkpoint: str | None = None
+    last_checkpoint_ts: float | None = None
+    arrived_ts: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"v": 1, **{name: getattr(self, name) for name in self.__slots__}}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ShipmentState:
+        if data.get("v") != 1:
+            raise ValueError(f"unknown ShipmentState version {data.get('v')!r}; expected 1")
+        return cls(**{name: data[name] for name in cls.__slots__})
+
+    def copy(self) -> ShipmentState:
+        new = ShipmentState(**{name: getattr(self, name) for name in self.__slots__})
+        new.route = [list(stop) for stop in self.route]
+        return new
+
+    def next_stop(self) -> list[Any] | None:
+        for stop in self.route:
+            if stop[1] > self.passed_sequence:
+                return stop
+        return None
+
+
+def step_shipment(
+    state: ShipmentState | None, event: ShipmentEvent
+) -> tuple[ShipmentState, ShipmentStatus | None | Rejected]:
+    """Apply one shipment event. None: a duplicate or an event the shipment is already past."""
+    try:
+        at = timestamp(event.occurred_at)
+    except NaiveTimeError as exc:
+        return state or ShipmentState(), Invalid(str(exc))
+    if not event.quantity_kg > 0:
+        return state or ShipmentState(), Invalid(f"quantity_kg must be positive, got {event.quantity_kg!r}")
+    new = state.copy() if state is not None else ShipmentState(shipment_id=event.shipment_id)
+    if new.shipment_id != event.shipment_id:
+        raise ValueError(f"event for shipment {event.shipment_id} given to the state of {new.shipment_id}")
+    before_next = new.next_stop()
+    previous_next = before_next[0] if before_next and new.arrived_ts is None else None
+    new.commodity, new.quantity_kg = event.commodity, event.quantity_kg
+    new.origin_regency, new.destination = event.origin_regency, event.destination
+
+    if isinstance(event, ShipmentDispatched):
+        if new.dispatched_ts is not None:
+            return state or new, None  # duplicate dispatch
+        new.dispatched_ts, new.eta_ts, new.harvest_id = at, timestamp(event.eta), event.harvest_id
+        new.route = [[s.checkpoint, s.sequence, timestamp(s.planned_at)] for s in event.planned_route]
+        new.route.sort(key=lambda stop: stop[1])
+    elif isinstance(event, ShipmentCheckpointPassed):
+        if new.arrived_ts is not None or event.sequence <= new.passed_sequence:
+            return state or new, None  # late or duplicate: the shipment is already past this checkpoint
+        new.passed_sequence, new.last_checkpoint, new.last_checkpoint_ts = event.sequence, event.checkpoint, at
+        new.eta_ts = timestamp(event.eta)
+    else:
+        if new.arrived_ts is not None:
+            return state or new, None  # duplicate arrival
+        new.arrived_ts = at
+        if new.dispatched_ts is None:
+            new.dispatched_ts = timestamp(event.dispatched_at)
+
+    new.version += 1
+    stop = new.next_stop() if new.arrived_ts is None else None
+    status = ShipmentStatus(
+        shipment_id=new.shipment_id,
+        version=new.version,
+        occurred_at=event.occurred_at,
+        commodity=new.commodity,
+        quantity_kg=new.quantity_kg,
+        origin_regency=new.origin_regency,
+        destination=new.destination,
+        harvest_id=new.harvest_id,
+        dispatched_at=from_ts(new.dispatched_ts) if new.dispatched_ts is not None else None,
+        eta=from_ts(new.eta_ts) if new.eta_ts is not None else None,
+        arrived_at=from_ts(new.arrived_ts) if new.arrived_ts is not None else None,
+        last_checkpoint=new.last_checkpoint,
+        last_checkpoint_at=from_ts(new.last_checkpoint_ts) if new.last_checkpoint_ts is not None else None,
+        next_checkpoint=stop[0] if stop else None,
+        next_checkpoint_planned_at=from_ts(stop[2]) if stop else None,
+        previous_next_checkpoint=previous_next,
+    )
+    return new, status
+
+
+# --- destination stock: supply_gap ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SupplyTarget:
+    """What a destination needs of one commodity (contracts/reference/markets.v1.json supply)."""
+
+    commodity: str
+    destination: str
+    daily_requirement_kg: float
+    safe_stock_kg: float  # the lower end of the safe-stock range
+    initial_stock_kg: float  # the stock estimate's starting point until a stock report exists
+    # Look-ahead for expected arrivals: about the shortest Lampung -> Jakarta trip, so every arrival in
+    # it has already been dispatched (and is known) when it is judged.
+    horizon_hours: float = 8.0
+    alert_cover_days: float = 5.0
+    crisis_cover_days: float = 2.0
+
+    @property
+    def key(self) -> str:
+        return f"{self.commodity}:{self.destination}"
+
+    @property
+    def watch_cover_days(self) -> float:
+        return self.safe_stock_kg / self.daily_requirement_kg
+
+
+@dataclass(frozen=True)
+class SupplyConfig:
+    # Shipments dispatched before the processor started are unknown, so expected arrivals are only judged
+    # after watching this long (about the longest trip); until then the arrivals signal says so.
+    warmup: timedelta = timedelta(hours=24)
+    behind_grace: timedelta = timedelta(hours=2)  # past the ETA or a checkpoint's planned time by this much
+    arrivals_watch_pct: float = 80.0  # expected arrivals over the horizon, % of the requirement
+    arrivals_alert_pct: float = 50.0
+    arrivals_crisis_pct: float = 25.0
+    forget_after: timedelta = timedelta(days=7)  # in-transit entries this long past their ETA are dropped
+    arrived_memory: timedelta = timedelta(days=3)  # arrivals remembered to ignore a repeated snapshot
+
+
+@dataclass(slots=True)
+class SupplyState:
+    """Stock estimate and in-transit shipments for one `{commodity}:{destination}`.
+
+    Bounded by the shipments in transit to it (entries are dropped on arrival or `forget_after` past
+    their ETA) and by the arrivals of the last `arrived_memory`.
+    """
+
+    stock_kg: float | None = None  # None until the first step sets it from the target
+    stock_ts: float = 0.0  # event time the estimate is valid at
+    unmet_kg: float = 0.0  # requirement not covered since the estimate hit zero
+    in_transit: dict[str, list[Any]] = field(default_factory=dict)
+    # shipment_id -> [version, quantity_kg, origin, eta ts, next checkpoint, its planned ts, last checkpoint]
+    arrived: dict[str, float] = field(default_factory=dict)  # shipment_id -> arrival ts
+    watermark: float = float("-inf")
+    started_ts: float | None = None  # first event time seen
+
+    def copy(self) -> SupplyState:
+        return SupplyState(
+            self.stock_kg,
+            self.stock_ts,
+            self.unmet_kg,
+            {k: list(v) for k, v in self.in_transit.items()},
+            dict(self.arrived),
+            self.watermark,
+            self.started_ts,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        data = {"v": 1, **{name: getattr(self, name) for name in self.__slots__}}
+        data["watermark"] = None if self.watermark == float("-inf") else self.watermark
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SupplyState:
+        if data.get("v") != 1:
+            raise ValueError(f"unknown SupplyState version {data.get('v')!r}; expected 1")
+        values = {name: data[name] for name in cls.__slots__}
+        if values["watermark"] is None:
+            values["watermark"] = float("-inf")
+        return cls(**values)
+
+
+def step_supply(
+    state: SupplyState | None, status: ShipmentStatus, target: SupplyTarget, config: SupplyConfig
+) -> tuple[SupplyState, list[Condition]]:
+    """Apply a shipment snapshot bound for `target` and judge the supply at its event time."""
+    if status.destination_key != target.key:
+        raise ValueError(f"status for {status.destination_key} given to supply target {target.key}")
+    new = _supply_state(state, target)
+    at = timestamp(status.occurred_at)
+    _run_down(new, max(at, new.watermark), target)
+    known = new.in_transit.get(status.shipment_id)
+    if status.shipment_id in new.arrived or (known is not None and known[0] >= status.version):
+        pass  # a repeated or older snapshot
+    elif status.arrived_at is not None:
+        new.in_transit.pop(status.shipment_id, None)
+        new.arrived[status.shipment_id] = timestamp(status.arrived_at)
+        new.stock_kg = (new.stock_kg or 0.0) + status.quantity_kg
+    else:
+        new.in_transit[status.shipment_id] = [
+            status.version,
+            status.quantity_kg,
+            status.origin_regency,
+            _ts(status.eta),
+            status.next_checkpoint,
+            _ts(status.next_checkpoint_planned_at),
+            status.last_checkpoint,
+        ]
+    return new, [_judge_supply(new, target, config)]
+
+
+def tick_supply(
+    state: SupplyState | None, now: datetime, target: SupplyTarget, config: SupplyConfig
+) -> tuple[SupplyState, list[Condition]]:
+    """Let time pass: the stock runs down and shipments may fall behind."""
+    new = _supply_state(state, target)
+    _run_down(new, max(timestamp(now), new.watermark), target)
+    return new, [_judge_supply(new, target, config)]
+
+
+def _supply_state(state: SupplyState | None, target: SupplyTarget) -> SupplyState:
+    new = state.copy() if state is not None else SupplyState()
+    if new.stock_kg is None:
+        new.stock_kg = target.initial_stock_kg
+    return new
+
+
+def _run_down(state: SupplyState, now: float, target: SupplyTarget) -> None:
+    if state.watermark == float("-inf"):
+        state.stock_ts = state.started_ts = now
+    elif now > state.stock_ts:
+        used = target.daily_requirement_kg * (now - state.stock_ts) / 86400.0
+        stock = state.stock_kg or 0.0
+        state.unmet_kg += max(0.0, used - stock)
+        state.stock_kg = max(0.0, stock - used)
+        state.stock_ts = now
+    state.watermark = max(state.watermark, now)
+
+
+def _is_behind(entry: list[Any], now: float, grace: float) -> bool:
+    _, _, _, eta, _, next_planned, _ = entry
+    return (eta is not None and now > eta + grace) or (next_planned is not None and now > next_planned + grace)
+
+
+def _judge_supply(state: SupplyState, target: SupplyTarget, config: SupplyConfig) -> Condition:
+    now = state.watermark
+    grace = config.behind_grace.total_seconds()
+    forget = config.forget_after.total_seconds()
+    for shipment_id, entry in list(state.in_transit.items()):
+        if entry[3] is not None and now > entry[3] + forget:
+            del state.in_transit[shipment_id]
+    memory = config.arrived_memory.total_seconds()
+    state.arrived = {k: v for k, v in state.arrived.items() if now - v <= memory}
+
+    horizon = target.horizon_hours * 3600.0
+    expected_kg, behind = 0.0, []
+    for shipment_id, entry in state.in_transit.items():
+        if _is_behind(entry, now, grace):
+            behind.append((shipment_id, entry))
+        elif entry[3] is not None and entry[3] <= now + horizon:
+            expected_kg += entry[1]
+    requirement_kg = target.daily_requirement_kg * target.horizon_hours / 24.0
+    stock = state.stock_kg or 0.0
+    projected_kg = stock + expected_kg - requirement_kg
+    cover_days = max(projected_kg, 0.0) / target.daily_requirement_kg
+    arrivals_pct = expected_kg / requirement_kg * 100.0
+    warming_up = state.started_ts is None or now - state.started_ts < config.warmup.total_seconds()
+
+    if cover_days < target.crisis_cover_days:
+        cover_level, cover_threshold = 3, target.crisis_cover_days
+    elif cover_days < target.alert_cover_days:
+        cover_level, cover_threshold = 2, target.alert_cover_days
+    elif cover_days < target.watch_cover_days:
+        cover_level, cover_threshold = 1, target.watch_cover_days
+    else:
+        cover_level, cover_threshold = 0, target.watch_cover_days
+    if warming_up:
+        arrivals_level, arrivals_threshold = 0, config.arrivals_watch_pct
+    elif arrivals_pct < config.arrivals_crisis_pct:
+        arrivals_level, arrivals_threshold = 3, config.arrivals_crisis_pct
+    elif arrivals_pct < config.arrivals_alert_pct:
+        arrivals_level, arrivals_threshold = 2, config.arrivals_alert_pct
+    elif arrivals_pct < config.arrivals_watch_pct:
+        arrivals_level, arrivals_threshold = 1, config.arrivals_watch_pct
+    else:
+        arrivals_level, arrivals_threshold = 0, config.arrivals_watch_pct
+    # Few arrivals matter as far as the stock cannot absorb them: one level above the cover's, and
+    # never a crisis on their own (that takes under crisis_cover_days of stock).
+    arrivals_level = min(arrivals_level, cover_level + 1, 2)
+    severity = max(cover_level, arrivals_level)
+
+    window = f"{target.horizon_hours:g}h"
+    behind.sort(key=lambda item: -item[1][1])
+    by_origin: dict[str, float] = {}
+    for _, entry in behind:
+        by_origin[entry[2]] = by_origin.get(entry[2], 0.0) + entry[1]
+    behind_kg = sum(entry[1] for _, entry in behind)
+    return Condition(
+        alert_type=AlertType.SUPPLY_GAP,
+        subject=f"supply_gap:{target.commodity}:{target.destination}",
+        severity=_SEVERITIES[severity],
+        observed_at=from_ts(now),
+        commodity=target.commodity,
+        place=Place(PlaceKind.DESTINATION, target.destination),
+        signals=(
+            Signal(
+                "projected_cover_days",
+                cover_days,
+                cover_threshold,
+                target.watch_cover_days,
+                window,
+                _SEVERITIES[cover_level],
+            ),
+            Signal(
+                "expected_arrivals_pct",
+                arrivals_pct,
+                arrivals_threshold,
+                requirement_kg,
+                window,
+                _SEVERITIES[arrivals_level],
+                f"warming up: shipments dispatched before {_iso(state.started_ts)} are unknown" if warming_up else None,
+            ),
+        ),
+        affected_volume_kg=max(0.0, target.safe_stock_kg - projected_kg) if severity else None,
+        details={
+            "stock_kg": stock,
+            "projected_stock_kg": projected_kg,
+            "projected_cover_days": cover_days,
+            "expected_arrivals_kg": expected_kg,
+            "daily_requirement_kg": target.daily_requirement_kg,
+            "safe_stock_kg": target.safe_stock_kg,
+            "unmet_requirement_kg": state.unmet_kg,
+            "in_transit_count": len(state.in_transit),
+            "behind_count": len(behind),
+            "behind_kg": behind_kg,
+            "behind_by_origin_kg": dict(sorted(by_origin.items(), key=lambda kv: -kv[1])),
+            "behind_shipments": [
+                {
+                    "shipment_id": shipment_id,
+                    "origin_regency": entry[2],
+                    "quantity_kg": entry[1],
+                    "eta": _iso(entry[3]),
+                    "last_checkpoint": entry[6],
+                    "next_checkpoint": entry[4],
+                }
+                for shipment_id, entry in behind[:_EVIDENCE_ITEMS]
+            ],
+        },
+    )
+
+
+# --- checkpoints: route_disruption ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RouteConfig:
+    grace: timedelta = timedelta(hours=1)  # past the planned time at the checkpoint by this much = delayed
+    window: timedelta = timedelta(days=2)  # delays older than this are no longer counted (and forgotten)
+    watch_count: int = 3
+    alert_count: int = 5
+    crisis_count: int = 15
+
+
+@dataclass(slots=True)
+class RouteState:
+    """Shipments expected at one checkpoint (key: checkpoint code), bounded by those in transit to it."""
+
+    expected: dict[str, list[Any]] = field(default_factory=dict)
+    # shipment_id -> [version, planned ts, quantity_kg, commodity, origin, destination]
+    versions: dict[str, list[Any]] = field(default_factory=dict)  # shipment_id -> [version, seen ts] of passed ones
+    watermark: float = float("-inf")
+
+    def copy(self) -> RouteState:
+        return RouteState(
+            {k: list(v) for k, v in self.expected.items()},
+            {k: list(v) for k, v in self.versions.items()},
+            self.watermark,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        data = {"v": 1, **{name: getattr(self, name) for name in self.__slots__}}
+        data["watermark"] = None if self.watermark == float("-inf") else self.watermark
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RouteState:
+        if data.get("v") != 1:
+            raise ValueError(f"unknown RouteState version {data.get('v')!r}; expected 1")
+        values = {name: data[name] for name in cls.__slots__}
+        if values["watermark"] is None:
+            values["watermark"] = float("-inf")
+        return cls(**values)
+
+
+def step_route(
+    state: RouteState | None, status: ShipmentStatus, checkpoint: str, config: RouteConfig
+) -> tuple[RouteState, list[Condition]]:
+    """Apply a shipment snapshot that concerns `checkpoint` (it is or was the shipment's next stop)."""
+    if checkpoint not in status.checkpoint_keys:
+        raise ValueError(f"status of {status.shipment_id} does not concern checkpoint {checkpoint}")
+    new = state.copy() if state is not None else RouteState()
+    at = timestamp(status.occurred_at)
+    new.watermark = max(new.watermark, at)
+    current = new.expected.get(status.shipment_id) or new.versions.get(status.shipment_id)
+    if current is None or current[0] < status.version:
+        heading_here = status.next_checkpoint == checkpoint and status.arrived_at is None
+        if heading_here and status.next_checkpoint_planned_at is not None:
+            planned = timestamp(status.next_checkpoint_planned_at)
+            new.expected[status.shipment_id] = [
+                status.version,
+                planned,
+                status.quantity_kg,
+                status.commodity,
+                status.origin_regency,
+                status.destination,
+            ]
+        else:
+            new.expected.pop(status.shipment_id, None)
+            new.versions[status.shipment_id] = [status.version, at]
+    return new, [_judge_route(new, checkpoint, config)]
+
+
+def tick_route(
+    state: RouteState | None, now: datetime, checkpoint: str, config: RouteConfig
+) -> tuple[RouteState, list[Condition]]:
+    new = state.copy() if state is not None else RouteState()
+    new.watermark = max(new.watermark, timestamp(now))
+    return new, [_judge_route(new, checkpoint, config)]
+
+
+def _judge_route(state: RouteState, checkpoint: str, config: RouteConfig) -> Condition:
+    now = state.watermark
+    window, grace = config.window.total_seconds(), config.grace.total_seconds()
+    for shipment_id, entry in list(state.expected.items()):
+        if now - entry[1] > window:
+            del state.expected[shipment_id]  # stuck longer than the window: no longer a current delay
+    state.versions = {k: v for k, v in state.versions.items() if now - v[1] <= window}
+    delayed = sorted(
+        ((shipment_id, entry) for shipment_id, entry in state.expected.items() if now > entry[1] + grace),
+        key=lambda item: -item[1][2],
+    )
+    count = len(delayed)
+    volume = sum(entry[2] for _, entry in delayed)
+    level = (
+        3
+        if count >= config.crisis_count
+        else 2
+        if count >= config.alert_count
+        else 1
+        if count >= config.watch_count
+        else 0
+    )
+    threshold = (config.watch_count, config.watch_count, config.alert_count, config.crisis_count)[level]
+    by_destination: dict[str, float] = {}
+    for _, entry in delayed:
+        key = f"{entry[3]}:{entry[5]}"
+        by_destination[key] = by_destination.get(key, 0.0) + entry[2]
+    oldest = max((now - entry[1] for _, entry in delayed), default=0.0)
+    return Condition(
+        alert_type=AlertType.ROUTE_DISRUPTION,
+        subject=f"route_disruption:{checkpoint}",
+        severity=_SEVERITIES[level],
+        observed_at=from_ts(now),
+        commodity=None,
+        place=Place(PlaceKind.CHECKPOINT, checkpoint),
+        signals=(
+            Signal("delayed_shipments", float(count), float(threshold), None, str(config.window), _SEVERITIES[level]),
+            Signal("delayed_volume_kg", volume, None, None, str(config.window), _SEVERITIES[level]),
+        ),
+        affected_volume_kg=volume if level else None,
+        details={
+            "delayed_count": count,
+            "delayed_kg": volume,
+            "expected_count": len(state.expected),
+            "oldest_delay_minutes": oldest / 60.0,
+            "delayed_kg_by_commodity_destination": by_destination,
+            "delayed_shipments": [
+                {
+                    "shipment_id": shipment_id,
+                    "planned_at": _iso(entry[1]),
+                    "quantity_kg": entry[2],
+                    "commodity": entry[3],
+                    "origin_regency": entry[4],
+                    "destination": entry[5],
+                }
+                for shipment_id, entry in delayed[:_EVIDENCE_ITEMS]
+            ],
+        },
+    )
+
+
+# --- harvests: harvest_unshipped -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class HarvestReported:
+    harvest_id: str
+    occurred_at: datetime
+    regency: str
+    commodity: str
+    quantity_kg: float
+    available_from: date
+    available_until: date  # last day (WIB) the harvest is available for shipping
+
+    @property
+    def key(self) -> str:
+        return f"{self.regency}:{self.commodity}"
+
+
+def harvest_from_contract(event: Any) -> HarvestReported:
+    """From a `pantau.contracts.models.HarvestReportedEvent` envelope."""
+    p = event.payload
+    return HarvestReported(
+        p.harvest_id,
+        event.occurred_at,
+        p.regency_code,
+        p.commodity,
+        p.quantity_kg,
+        p.expected_available_from,
+        p.expected_available_until,
+    )
+
+
+@dataclass(frozen=True)
+class HarvestConfig:
+    alert_unshipped_pct: float = 30.0  # unshipped share at the end of the window that alerts
+    watch_unshipped_pct: float = 50.0  # unshipped share once watch_elapsed_pct of the window has passed
+    watch_elapsed_pct: float = 75.0
+    crisis_unshipped_kg: float = 500_000.0  # and this much left over is a crisis
+    keep_after_window: timedelta = timedelta(days=7)  # then the lot is forgotten (and the alert resolves)
+    early_shipping: timedelta = timedelta(days=1)  # shipments this long before the window still count
+
+
+@dataclass(slots=True)
+class HarvestState:
+    """Harvest lots of one `{regency_code}:{commodity}`, bounded by lots in or shortly after their window."""
+
+    lots: dict[str, list[float]] = field(default_factory=dict)  # harvest_id -> [kg, from ts, until ts, shipped kg]
+    counted: dict[str, float] = field(default_factory=dict)  # shipment_id -> dispatch ts, already allocated
+    watermark: float = float("-inf")
+
+    def copy(self) -> HarvestState:
+        return HarvestState({k: list(v) for k, v in self.lots.items()}, dict(self.counted), self.watermark)
+
+    def to_json(self) -> dict[str, Any]:
+        data = {"v": 1, **{name: getattr(self, name) for name in self.__slots__}}
+        data["watermark"] = None if self.watermark == float("-inf") else self.watermark
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> HarvestState:
+        if data.get("v") != 1:
+            raise ValueError(f"unknown HarvestState version {data.get('v')!r}; expected 1")
+        values = {name: data[name] for name in cls.__slots__}
+        if values["watermark"] is None:
+            values["watermark"] = float("-inf")
+        return cls(**values)
+
+
+def _day_start(day: date) -> float:
+    return datetime.combine(day, time(0, 0), tzinfo=WIB).timestamp()
+
+
+def step_harvest(
+    state: HarvestState | None,
+    event: HarvestReported | ShipmentStatus,
+    key: str,
+    config: HarvestConfig,
+) -> tuple[HarvestState, list[Condition] | Rejected]:
+    """Apply a harvest report, or a shipment snapshot whose origin_key is `key` (it ships that harvest)."""
+    new = state.copy() if state is not None else HarvestState()
+    if isinstance(event, HarvestReported):
+        if event.key != key:
+            raise ValueError(f"harvest for {event.key} given to the state of {key}")
+        if not event.quantity_kg > 0:
+            return state or new, Invalid(f"quantity_kg must be positive, got {event.quantity_kg!r}")
+        if event.available_until < event.available_from:
+            return state or new, Invalid(
+                f"expected_available_until {event.available_until} is before expected_available_from "
+                f"{event.available_from}"
+            )
+        try:
+            at = timestamp(event.occurred_at)
+        except NaiveTimeError as exc:
+            return state or new, Invalid(str(exc))
+        if event.harvest_id not in new.lots:  # a repeated report changes nothing
+            until = _day_start(event.available_until + timedelta(days=1))
+            new.lots[event.harvest_id] = [event.quantity_kg, _day_start(event.available_from), until, 0.0]
+    else:
+        if event.origin_key != key:
+            raise ValueError(f"status with origin {event.origin_key} given to the state of {key}")
+        at = timestamp(event.occurred_at)
+        if event.shipment_id not in new.counted and event.dispatched_at is not None:
+            dispatched = timestamp(event.dispatched_at)
+            new.counted[event.shipment_id] = dispatched
+            _allocate(new, event.harvest_id, event.quantity_kg, dispatched, config)
+    new.watermark = max(new.watermark, at)
+    return new, [_judge_harvest(new, key, config)]
+
+
+def tick_harvest(
+    state: HarvestState | None, now: datetime, key: str, config: HarvestConfig
+) -> tuple[HarvestState, list[Condition]]:
+    new = state.copy() if state is not None else HarvestState()
+    new.watermark = max(new.watermark, timestamp(now))
+    return new, [_judge_harvest(new, key, config)]
+
+
+def _allocate(state: HarvestState, harvest_id: str | None, kg: float, dispatched: float, config: HarvestConfig) -> None:
+    """Count a shipment against its named harvest, else the open lots whose window closes first."""
+    early = config.early_shipping.total_seconds()
+    if harvest_id is not None and harvest_id in state.lots:
+        candidates = [state.lots[harvest_id]]
+    else:
+        candidates = sorted(
+            (lot for lot in state.lots.values() if lot[1] - early <= dispatched <= lot[2]), key=lambda lot: lot[2]
+        )
+    for lot in candidates:
+        take = min(kg, lot[0] - lot[3])
+        lot[3] += take
+        kg -= take
+        if kg <= 0:
+            break
+
+
+def _judge_harvest(state: HarvestState, key: str, config: HarvestConfig) -> Condition:
+    now = state.watermark
+    keep = config.keep_after_window.total_seconds()
+    state.lots = {hid: lot for hid, lot in state.lots.items() if now <= lot[2] + keep and lot[3] < lot[0]}
+    oldest_lot = min((lot[1] for lot in state.lots.values()), default=now)
+    state.counted = {k: v for k, v in state.counted.items() if v >= oldest_lot - keep}
+    level, unshipped_kg, late = 0, 0.0, []
+    for harvest_id, (kg, start, until, shipped) in state.lots.items():
+        left = kg - shipped
+        left_pct = left / kg * 100.0
+        elapsed_pct = (now - start) / max(until - start, 1.0) * 100.0
+        if now > until and left_pct >= config.alert_unshipped_pct:
+            lot_level = 3 if left >= config.crisis_unshipped_kg else 2
+        elif elapsed_pct >= config.watch_elapsed_pct and left_pct >= config.watch_unshipped_pct:
+            lot_level = 1
+        else:
+            continue
+        level = max(level, lot_level)
+        if lot_level >= 2:
+            unshipped_kg += left
+        late.append(
+            {
+                "harvest_id": harvest_id,
+                "quantity_kg": kg,
+                "unshipped_kg": left,
+                "available_until": _iso(until - 1.0),
+                "severity": _SEVERITIES[lot_level].label,
+            }
+        )
+    regency, _, commodity = key.partition(":")
+    total_kg = sum(lot[0] for lot in state.lots.values())
+    left_total = sum(lot[0] - lot[3] for lot in state.lots.values())
+    late.sort(key=lambda item: -item["unshipped_kg"])
+    return Condition(
+        alert_type=AlertType.HARVEST_UNSHIPPED,
+        subject=f"harvest_unshipped:{commodity}:{regency}",
+        severity=_SEVERITIES[level],
+        observed_at=from_ts(now),
+        commodity=commodity,
+        place=Place(PlaceKind.REGENCY, regency),
+        signals=(
+            Signal("unshipped_after_window_kg", unshipped_kg, None, None, None, _SEVERITIES[level]),
+            Signal(
+                "unshipped_pct",
+                left_total / total_kg * 100.0 if total_kg else 0.0,
+                config.alert_unshipped_pct,
+                None,
+                None,
+                _SEVERITIES[level],
+            ),
+        ),
+        affected_volume_kg=unshipped_kg if level >= 2 else None,
+        details={
+            "open_lots": len(state.lots),
+            "harvested_kg": total_kg,
+            "unshipped_kg": left_total,
+            "late_lots": late[:_EVIDENCE_ITEMS],
+        },
+    )

@@ -1,0 +1,401 @@
+"""Supply gaps, route disruptions and unshipped harvests from shipment and harvest events."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import pytest
+
+from pantau.contracts.models import (
+    PlannedCheckpoint,
+    Vehicle,
+    new_event,
+)
+from pantau.contracts.models import (
+    ShipmentDispatched as DispatchedPayload,
+)
+from pantau.detect import config as detect_config
+from pantau.detect.conditions import AlertType, Condition, Invalid, Severity
+from pantau.detect.lifecycle import AlertState, step_lifecycle
+from pantau.detect.supply import (
+    HarvestConfig,
+    HarvestReported,
+    HarvestState,
+    PlannedStop,
+    RouteConfig,
+    RouteState,
+    ShipmentArrived,
+    ShipmentCheckpointPassed,
+    ShipmentDispatched,
+    ShipmentState,
+    ShipmentStatus,
+    SupplyConfig,
+    SupplyState,
+    shipment_event_from_contract,
+    step_harvest,
+    step_route,
+    step_shipment,
+    step_supply,
+    tick_harvest,
+    tick_route,
+    tick_supply,
+)
+from pantau.detect.timebase import WIB
+
+from .conftest import kinds
+
+T0 = datetime(2026, 3, 2, 6, 0, tzinfo=WIB)
+ROUTE = ("bakauheni_port", "ferry_crossing", "merak_port")
+
+
+@dataclass
+class Truck:
+    shipment_id: str
+    dispatched: datetime
+    kg: float
+    origin: str = "18.05"  # Lampung Tengah
+    destination: str = "pibc"
+    commodity: str = "beras"
+
+    def plan(self) -> tuple[PlannedStop, ...]:
+        hours = (3, 5, 8)
+        return tuple(
+            PlannedStop(cp, i + 1, self.dispatched + timedelta(hours=h))
+            for i, (cp, h) in enumerate(zip(ROUTE, hours, strict=True))
+        )
+
+    @property
+    def eta(self) -> datetime:
+        return self.dispatched + timedelta(hours=10)
+
+    def dispatch(self) -> ShipmentDispatched:
+        return ShipmentDispatched(
+            self.shipment_id,
+            self.dispatched,
+            self.commodity,
+            self.kg,
+            self.origin,
+            self.destination,
+            self.plan(),
+            self.eta,
+        )
+
+    def passes(self, sequence: int, late: timedelta = timedelta()) -> ShipmentCheckpointPassed:
+        stop = self.plan()[sequence - 1]
+        return ShipmentCheckpointPassed(
+            self.shipment_id,
+            stop.planned_at + late,
+            stop.checkpoint,
+            sequence,
+            self.commodity,
+            self.kg,
+            self.origin,
+            self.destination,
+            stop.planned_at,
+            self.eta + late,
+        )
+
+    def arrives(self, late: timedelta = timedelta()) -> ShipmentArrived:
+        return ShipmentArrived(
+            self.shipment_id, self.eta + late, self.commodity, self.kg, self.origin, self.destination, self.dispatched
+        )
+
+
+def trip(truck: Truck, late: timedelta = timedelta()) -> list:
+    return [truck.dispatch(), truck.passes(1, late), truck.passes(2, late), truck.passes(3, late), truck.arrives(late)]
+
+
+def new_id(n: int) -> str:
+    return str(uuid.UUID(int=n))
+
+
+class Pipeline:
+    """The processor's wiring, in memory: shipment states -> statuses -> aggregates -> lifecycle."""
+
+    def __init__(self, lifecycle_config, target):
+        self.lifecycle, self.target = lifecycle_config, target
+        self.supply_config, self.route_config, self.harvest_config = SupplyConfig(), RouteConfig(), HarvestConfig()
+        self.shipments: dict[str, ShipmentState] = {}
+        self.supply: SupplyState | None = None
+        self.routes: dict[str, RouteState] = {}
+        self.harvests: dict[str, HarvestState] = {}
+        self.alerts: dict[str, AlertState] = {}
+        self.transitions: list = []
+        self.conditions: list[Condition] = []
+
+    def _alert(self, conditions) -> None:
+        for c in conditions:
+            self.conditions.append(c)
+            self.alerts[c.subject], out = step_lifecycle(self.alerts.get(c.subject), c, self.lifecycle)
+            self.transitions.extend(out)
+
+    def shipment(self, event) -> ShipmentStatus | None:
+        self.shipments[event.shipment_id], status = step_shipment(self.shipments.get(event.shipment_id), event)
+        if status is None:
+            return None
+        assert isinstance(status, ShipmentStatus)
+        status = ShipmentStatus.from_json(json.loads(json.dumps(status.to_json())))  # as through a topic
+        if status.destination_key == self.target.key:
+            self.supply, out = step_supply(self.supply, status, self.target, self.supply_config)
+            self._alert(out)
+        for checkpoint in status.checkpoint_keys:
+            self.routes[checkpoint], out = step_route(
+                self.routes.get(checkpoint), status, checkpoint, self.route_config
+            )
+            self._alert(out)
+        if status.origin_key in self.harvests:
+            key = status.origin_key
+            self.harvests[key], out = step_harvest(self.harvests[key], status, key, self.harvest_config)
+            self._alert(out)
+        return status
+
+    def harvest(self, event: HarvestReported) -> None:
+        self.harvests[event.key], out = step_harvest(
+            self.harvests.get(event.key), event, event.key, self.harvest_config
+        )
+        self._alert(out)
+
+    def tick(self, now: datetime) -> None:
+        self.supply, out = tick_supply(self.supply, now, self.target, self.supply_config)
+        self._alert(out)
+        for checkpoint in ROUTE:
+            self.routes[checkpoint], out = tick_route(self.routes.get(checkpoint), now, checkpoint, self.route_config)
+            self._alert(out)
+        for key in list(self.harvests):
+            self.harvests[key], out = tick_harvest(self.harvests[key], now, key, self.harvest_config)
+            self._alert(out)
+
+    def run(self, events, until: datetime, tick_every: timedelta = timedelta(hours=1)) -> None:
+        """Events in event-time order, with a tick every hour in between (the processor's timer)."""
+        events = sorted(events, key=lambda e: e.occurred_at)
+        now = min([e.occurred_at for e in events] + [until])
+        for event in events:
+            while now + tick_every <= event.occurred_at:
+                now += tick_every
+                self.tick(now)
+            if isinstance(event, HarvestReported):
+                self.harvest(event)
+            else:
+                self.shipment(event)
+        while now + tick_every <= until:
+            now += tick_every
+            self.tick(now)
+
+    def of_type(self, alert_type: AlertType) -> list:
+        return [t for t in self.transitions if t.alert_type is alert_type]
+
+
+@pytest.fixture(scope="module")
+def cipinang(ref):
+    return detect_config.supply_targets(ref)["beras:pibc"]
+
+
+def steady_inflow(start: datetime, days: float, daily_kg: float, first_id: int = 0, truck_kg: float = 29_000.0):
+    """Trucks dispatched evenly, together carrying daily_kg a day, each arriving on time."""
+    per_day = round(daily_kg / truck_kg)
+    every = timedelta(days=1) / per_day
+    events, n = [], 0
+    while n * every < timedelta(days=days):
+        events += trip(Truck(new_id(first_id + n), start + n * every, truck_kg))
+        n += 1
+    return events
+
+
+def test_cipinang_target_comes_from_the_reference_data(cipinang):
+    assert cipinang.daily_requirement_kg == 2_900_000 and cipinang.safe_stock_kg == 25_000_000
+    assert cipinang.initial_stock_kg == 27_500_000
+    assert cipinang.watch_cover_days == pytest.approx(8.62, abs=0.01)
+
+
+def test_steady_inflow_keeps_supply_normal(lifecycle_config, cipinang):
+    pipeline = Pipeline(lifecycle_config, cipinang)
+    until = T0 + timedelta(days=4)
+    events = [e for e in steady_inflow(T0, 4, 3_000_000) if e.occurred_at <= until]
+    pipeline.run(events, until=until)
+    assert pipeline.of_type(AlertType.SUPPLY_GAP) == []
+    arrived_kg = sum(e.quantity_kg for e in events if isinstance(e, ShipmentArrived) and e.occurred_at <= until)
+    used_kg = 2_900_000 * 4  # the clock started with the first event, at T0
+    assert pipeline.supply.stock_kg == pytest.approx(27_500_000 + arrived_kg - used_kg)
+
+
+def test_supply_cover_falls_below_threshold_opens_supply_gap(lifecycle_config, cipinang):
+    pipeline = Pipeline(lifecycle_config, cipinang)
+    inflow = steady_inflow(T0, 2, 3_000_000)  # two normal days, then the trucks stop coming
+    pipeline.run(inflow, until=T0 + timedelta(days=12))
+    gaps = pipeline.of_type(AlertType.SUPPLY_GAP)
+    assert gaps and gaps[0].kind.value == "opened" and gaps[0].severity == Severity.ALERT
+    opened = gaps[0]
+    # the last trucks arrive ~10 h into day 2; ~27,700 t then fall below the 25,000 t safe stock ~0.6 days later
+    assert timedelta(days=2, hours=10) < opened.occurred_at - T0 < timedelta(days=3)
+    assert opened.details["projected_stock_kg"] < 25_000_000 and opened.details["expected_arrivals_kg"] == 0
+    assert "Bulog" in opened.action_id
+    assert opened.affected_volume_kg == pytest.approx(25_000_000 - opened.details["projected_stock_kg"])
+    crisis = next(t for t in gaps if t.severity == Severity.CRISIS)  # under two days of cover later on
+    assert crisis.details["projected_cover_days"] < 2.0
+    assert timedelta(days=8) < crisis.occurred_at - T0 < timedelta(days=10)
+
+
+def test_supply_gap_names_the_shipments_and_regencies_behind(lifecycle_config, cipinang):
+    pipeline = Pipeline(lifecycle_config, cipinang)
+    start = T0 + timedelta(days=2)
+    stuck = [Truck(new_id(10_000 + i), start, 29_000.0, origin="18.04") for i in range(8)]  # Lampung Timur
+    late_ones = [Truck(new_id(20_000 + i), start, 29_000.0, origin="18.02") for i in range(2)]  # Tanggamus
+    events = [t.dispatch() for t in stuck + late_ones] + [t.passes(1) for t in late_ones]
+    pipeline.run(steady_inflow(T0, 2, 3_000_000) + events, until=T0 + timedelta(days=4))
+    gap = next(t for t in pipeline.of_type(AlertType.SUPPLY_GAP) if t.kind.value == "opened")
+    assert gap.details["behind_count"] == 10
+    assert gap.details["behind_by_origin_kg"] == {"18.04": 232_000.0, "18.02": 58_000.0}
+    listed = {s["shipment_id"]: s for s in gap.details["behind_shipments"]}
+    assert all(t.shipment_id in listed for t in stuck)
+    assert listed[late_ones[0].shipment_id]["last_checkpoint"] == "bakauheni_port"
+    assert "Kabupaten Lampung Timur" in gap.title_id and "Kabupaten Tanggamus" in gap.title_en
+
+
+def test_supply_gap_resolves_when_deliveries_restore_the_stock(lifecycle_config, cipinang):
+    pipeline = Pipeline(lifecycle_config, cipinang)
+    relief_start = T0 + timedelta(days=5)
+    relief = [
+        t
+        for i in range(60)
+        for t in trip(Truck(new_id(50_000 + i), relief_start + timedelta(minutes=10 * i), 500_000.0))
+    ]
+    pipeline.run(steady_inflow(T0, 2, 3_000_000) + relief, until=T0 + timedelta(days=7))
+    assert kinds(pipeline.of_type(AlertType.SUPPLY_GAP))[0] == "opened"
+    assert kinds(pipeline.of_type(AlertType.SUPPLY_GAP))[-1] == "resolved"
+
+
+def test_many_delays_at_bakauheni_open_route_disruption_with_the_affected_volume(lifecycle_config, cipinang):
+    pipeline = Pipeline(lifecycle_config, cipinang)
+    trucks = [Truck(new_id(i), T0 + timedelta(minutes=5 * i), 20_000.0 + 1_000 * i) for i in range(7)]
+    blocked_for = timedelta(hours=9)  # the port closes: nobody passes Bakauheni for 9 hours
+    events = [e for t in trucks for e in trip(t, late=blocked_for)]
+    pipeline.run(events, until=T0 + timedelta(hours=24), tick_every=timedelta(minutes=15))
+    route = [t for t in pipeline.of_type(AlertType.ROUTE_DISRUPTION) if t.subject == "route_disruption:bakauheni_port"]
+    assert kinds(route)[0] == "opened" and kinds(route)[-1] == "resolved"
+    opened = next(t for t in route if t.severity >= Severity.ALERT)
+    assert opened.details["delayed_count"] >= 5
+    delayed_kg = sum(s["quantity_kg"] for s in opened.details["delayed_shipments"])
+    assert opened.affected_volume_kg == delayed_kg == opened.details["delayed_kg"]
+    assert "tertahan di Pelabuhan Bakauheni" in opened.title_id
+    resolved = route[-1]
+    assert resolved.occurred_at >= trucks[-1].plan()[0].planned_at + blocked_for  # only once they moved again
+    conditions = [c for c in pipeline.conditions if c.subject == "route_disruption:bakauheni_port"]
+    assert max(c.affected_volume_kg or 0 for c in conditions) == sum(t.kg for t in trucks)  # all seven, 161 t
+
+
+def test_a_single_late_truck_is_no_route_disruption(lifecycle_config, cipinang):
+    pipeline = Pipeline(lifecycle_config, cipinang)
+    events = trip(Truck(new_id(1), T0, 29_000.0), late=timedelta(hours=6))
+    pipeline.run(events, until=T0 + timedelta(hours=24))
+    assert pipeline.of_type(AlertType.ROUTE_DISRUPTION) == []
+
+
+def harvest(hid: int, kg: float, start: date, end: date, regency: str = "18.04") -> HarvestReported:
+    return HarvestReported(new_id(hid), datetime(2026, 2, 27, 9, 0, tzinfo=WIB), regency, "beras", kg, start, end)
+
+
+def test_harvest_not_shipped_in_window_raises_harvest_unshipped(lifecycle_config, cipinang):
+    pipeline = Pipeline(lifecycle_config, cipinang)
+    lot = harvest(900, 200_000.0, date(2026, 3, 1), date(2026, 3, 10))
+    shipped = [Truck(new_id(700 + i), datetime(2026, 3, 4, 8, tzinfo=WIB), 25_000.0, origin="18.04") for i in range(2)]
+    events = [lot] + [e for t in shipped for e in trip(t)]
+    pipeline.run(events, until=datetime(2026, 3, 20, tzinfo=WIB), tick_every=timedelta(hours=6))
+    found = pipeline.of_type(AlertType.HARVEST_UNSHIPPED)
+    assert kinds(found) == ["opened", "resolved"]
+    opened = found[0]
+    assert opened.subject == "harvest_unshipped:beras:18.04"
+    assert opened.occurred_at.astimezone(WIB).date() == date(2026, 3, 11)  # the day after the window ends
+    assert opened.affected_volume_kg == 150_000.0 and opened.severity == Severity.ALERT
+    assert "150 t panen beras di Kabupaten Lampung Timur" in opened.title_id
+    assert found[1].occurred_at.astimezone(WIB).date() >= date(2026, 3, 18)  # forgotten a week after the window
+
+
+def test_harvest_shipped_within_its_window_raises_nothing(lifecycle_config, cipinang):
+    pipeline = Pipeline(lifecycle_config, cipinang)
+    lot = harvest(901, 100_000.0, date(2026, 3, 1), date(2026, 3, 10))
+    shipped = [Truck(new_id(800 + i), datetime(2026, 3, 3, 8, tzinfo=WIB), 25_000.0, origin="18.04") for i in range(4)]
+    pipeline.run([lot] + [e for t in shipped for e in trip(t)], until=datetime(2026, 3, 20, tzinfo=WIB))
+    assert pipeline.of_type(AlertType.HARVEST_UNSHIPPED) == []
+    assert pipeline.harvests["18.04:beras"].lots == {}
+
+
+def test_harvest_with_an_impossible_window_is_rejected():
+    bad = harvest(902, 1_000.0, date(2026, 3, 10), date(2026, 3, 1))
+    state, result = step_harvest(None, bad, bad.key, HarvestConfig())
+    assert isinstance(result, Invalid) and "before" in result.reason
+    assert state == HarvestState()
+
+
+def test_duplicate_and_stale_shipment_events_change_nothing():
+    truck = Truck(new_id(5), T0, 29_000.0)
+    state, first = step_shipment(None, truck.dispatch())
+    assert first.next_checkpoint == "bakauheni_port" and first.checkpoint_keys == ("bakauheni_port",)
+    again_state, again = step_shipment(state, truck.dispatch())
+    assert again is None and again_state == state
+    state, passed2 = step_shipment(state, truck.passes(2))
+    assert passed2.checkpoint_keys == ("bakauheni_port", "merak_port")  # bakauheni must drop it, merak add it
+    stale_state, stale = step_shipment(state, truck.passes(1))
+    assert stale is None and stale_state == state
+    state, arrived = step_shipment(state, truck.arrives())
+    assert arrived.arrived_at is not None and arrived.checkpoint_keys == ("merak_port",)
+    assert step_shipment(state, truck.arrives())[1] is None
+
+
+def test_a_repeated_arrival_snapshot_adds_stock_once(cipinang):
+    truck = Truck(new_id(6), T0, 29_000.0)
+    state, statuses = None, []
+    for event in trip(truck):
+        state, status = step_shipment(state, event)
+        statuses.append(status)
+    supply = None
+    for status in statuses + [statuses[-1], statuses[1]]:  # the arrival and an older one again
+        supply, _ = step_supply(supply, status, cipinang, SupplyConfig())
+    used = cipinang.daily_requirement_kg * 10 / 24
+    assert supply.stock_kg == pytest.approx(cipinang.initial_stock_kg + 29_000.0 - used)
+    assert supply.in_transit == {}
+
+
+def test_shipment_events_convert_from_the_contract():
+    payload = DispatchedPayload(
+        shipment_id=new_id(7),
+        commodity="beras",
+        quantity_kg=29_000.0,
+        origin_regency_code="18.05",
+        destination_code="pibc",
+        vehicle=Vehicle(plate="BE 1234 AB", kind="tronton", capacity_kg=30_000.0),
+        planned_route=[
+            PlannedCheckpoint(checkpoint_code="bakauheni_port", sequence=1, planned_at=T0 + timedelta(hours=3))
+        ],
+        eta=T0 + timedelta(hours=10),
+    )
+    event = shipment_event_from_contract(new_event(payload, occurred_at=T0, source="simulator"))
+    assert event == ShipmentDispatched(
+        new_id(7),
+        T0,
+        "beras",
+        29_000.0,
+        "18.05",
+        "pibc",
+        (PlannedStop("bakauheni_port", 1, T0 + timedelta(hours=3)),),
+        T0 + timedelta(hours=10),
+        None,
+    )
+
+
+def test_states_round_trip_through_json(lifecycle_config, cipinang):
+    pipeline = Pipeline(lifecycle_config, cipinang)
+    stuck = [Truck(new_id(30_000 + i), T0 + timedelta(days=1), 29_000.0) for i in range(3)]
+    lot = harvest(903, 50_000.0, date(2026, 3, 1), date(2026, 3, 10))
+    pipeline.run(steady_inflow(T0, 1, 3_000_000) + [t.dispatch() for t in stuck] + [lot], until=T0 + timedelta(days=2))
+    states = [
+        pipeline.supply,
+        pipeline.routes["bakauheni_port"],
+        pipeline.harvests["18.04:beras"],
+        pipeline.shipments[stuck[0].shipment_id],
+    ]
+    for state in states:
+        assert type(state).from_json(json.loads(json.dumps(state.to_json()))) == state
+    assert pipeline.routes["bakauheni_port"].expected  # the stuck trucks are still expected there
