@@ -1,6 +1,6 @@
 """Bytes <-> events. The decode path is the processor's hot path: one pass of pydantic-core's JSON
 parser and validator over the discriminated union (measured faster than orjson.loads followed by
-model validation: `python -m pantau.contracts.bench`); orjson is used to write events and to salvage the
+model validation: `make bench` (tests/benchmarks/bench_contracts.py)); orjson is used to write events and to salvage the
 event id of a record that failed validation."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Decode/encode throughput of the event codec on the valid example events, one core.
 
-    .venv/bin/python -m pantau.contracts.bench [--seconds 1] [--repeat 3]
+    .venv/bin/python -m tests.benchmarks.bench_contracts [--seconds 1] [--repeat 3]   (or: make bench)
 
 Prints the median events/s of `decode_event` (the processor's hot path) over all example events and
 for PriceObserved alone (the most frequent event), next to orjson.loads + model validation (the
@@ -34,11 +34,11 @@ def rate(function: Callable[[Any], object], items: Sequence[Any], seconds: float
     return count / (time.perf_counter() - started)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=1.0, help="time per measurement")
     parser.add_argument("--repeat", type=int, default=3, help="measurements per figure (median shown)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv or [])
     # Compact, as on the wire.
     records = [orjson.dumps(orjson.loads(p.read_bytes())) for p in sorted(Path(EXAMPLES).glob("*/valid/*.json"))]
     prices = [r for r in records if b'"PriceObserved"' in r]
@@ -58,4 +58,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    main(sys.argv[1:])
