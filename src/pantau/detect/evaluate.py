@@ -275,3 +275,71 @@ def label_episodes(
             episodes.append(Episode(commodity, market, onset, last_end, f"{len(run)} elevated half-months"))
         run = [half] if half is not None else []
     return episodes
+
+
+PIHPS_PROVINCES = ((10, "prov_18", "18"), (13, "prov_31", "31"))  # PIHPS Province_ID, market, BPS code
+
+
+@dataclass
+class PihpsEvaluation:
+    alerts: dict[tuple[str, str], list[AlertSpan]]
+    episodes: list[Episode]
+    score: Score
+    open_share: float  # share of series-days with an open price_spike alert
+    episode_share: float  # share of series-days inside a labelled episode
+
+
+def evaluate_pihps(
+    price_config: PriceConfig, lifecycle: LifecycleConfig, commodities: Sequence[str], directory: Path = PIHPS_DIR
+) -> PihpsEvaluation:
+    """Replay every PIHPS series (commodity x Lampung, DKI Jakarta) and score it against label_episodes,
+    with each commodity's 28-day p95 rise as the episode threshold."""
+    alerts, episodes = {}, []
+    series_days = open_days = episode_days = 0
+    last_day = date.min
+    for commodity in commodities:
+        rise = price_config.profiles[commodity].change_28d.watch
+        for province_id, market, province in PIHPS_PROVINCES:
+            observations = read_pihps(Series(commodity, province_id, market, province), directory)
+            first, last = (o.occurred_at.astimezone(WIB).date() for o in (observations[0], observations[-1]))
+            last_day = max(last_day, last)
+            spans = replay_prices(observations, price_config, lifecycle).alerts
+            alerts[(commodity, market)] = spans
+            labelled = label_episodes(observations, rise)
+            episodes += labelled
+            series_days += (last - first).days + 1
+            open_days += sum(((s.resolved_on or last) - s.opened_on).days + 1 for s in spans)
+            episode_days += sum((e.end - e.start).days + 1 for e in labelled)
+    result = score(alerts, episodes, last_day)
+    return PihpsEvaluation(alerts, episodes, result, open_days / series_days, episode_days / series_days)
+
+
+def main() -> None:
+    from pantau.detect import config as detect_config
+    from pantau.reference import load_reference
+
+    ref = load_reference()
+    commodities = [c.code for c in ref.commodities if c.pihps is not None]
+    result = evaluate_pihps(detect_config.price_config(ref), detect_config.lifecycle_config(ref), commodities)
+    for (commodity, market), spans in result.alerts.items():
+        labelled = [
+            (e.start.isoformat(), e.end.isoformat())
+            for e in result.episodes
+            if (e.commodity, e.market_code) == (commodity, market)
+        ]
+        print(f"{commodity}:{market}  episodes {labelled}")
+        for span in spans:
+            until = span.resolved_on or "open"
+            print(f"    {span.opened_on} .. {until}  peak {span.peak_severity.label}  {span.title_en}")
+    s = result.score
+    delays = sorted(s.delays_days)
+    print(
+        f"\nprice_spike alerts {s.alerts}, inside a labelled episode {s.true_alerts}: precision {s.precision:.2f}\n"
+        f"labelled episodes {s.episodes}, with an alert {s.detected}: recall {s.recall:.2f}, "
+        f"median delay {delays[len(delays) // 2] if delays else '-'} days\n"
+        f"series-days with an open alert {result.open_share:.0%} (inside episodes: {result.episode_share:.0%})"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -28,8 +28,10 @@ Signals, each with its own severity; the series' raw severity is the highest of 
 Holidays from the calendar divide prices by (1 + expected uplift) before the change and seasonal
 signals, so Lebaran demand is expected, not alerted; the legal reference price is compared unadjusted.
 
-Persistence: the emitted severity is the lower of today's raw severity and that of the previous
-observed day, so a move must hold on two different days; a one-day glitch never alerts.
+A one-day glitch (a day more than glitch_ratio off both neighbours, which agree) stays in the history
+but is not taught to the model. Persistence: the emitted severity is the lower of today's raw severity
+and that of the previous observed day, so a move must hold on two different days; a one-day glitch
+never alerts.
 """
 
 from __future__ import annotations
@@ -129,6 +131,7 @@ class PriceConfig:
     calendar: HolidayCalendar = NO_HOLIDAYS
     late_tolerance_days: int = 3
     invalid_ratio: float = 20.0  # a price this many times (or 1/this) its recent median is impossible
+    glitch_ratio: float = 0.05  # a day this far off both (agreeing) neighbours is not taught to the model
     median_window_days: int = 14
     breach_watch: float = 0.0
     breach_alert: float = 0.10
@@ -443,9 +446,29 @@ def _fold_model(state: PriceState, upto: int, commodity: str, profile: Commodity
     days, prices = state.days, state.prices
     for d in range(max(state.model_day + 1, upto - RING_DAYS + 1), upto + 1):
         j = d % RING_DAYS
-        if days[j] == d:
+        if days[j] == d and not _is_glitch(state, d, prices[j], config.glitch_ratio):
             _learn(state, d, prices[j], commodity, profile, config)
     state.model_day = upto
+
+
+def _neighbour(state: PriceState, day: int, step: int) -> float | None:
+    for d in range(day + step, day + 4 * step, step):
+        j = d % RING_DAYS
+        if state.days[j] == d:
+            return state.prices[j]
+    return None
+
+
+def _is_glitch(state: PriceState, day: int, price: float, ratio: float) -> bool:
+    """A one-day spike: off by more than `ratio` from both neighbours (within 3 days), which agree within 1 %.
+
+    Such a day is kept in the history (a move that holds is real) but not taught to the model, so a
+    PIHPS glitch does not drag the trend. Days are only folded once final, so both neighbours are known.
+    """
+    before, after = _neighbour(state, day, -1), _neighbour(state, day, 1)
+    if before is None or after is None or abs(before / after - 1.0) > 0.01:
+        return False
+    return abs(price / before - 1.0) > ratio and abs(price / after - 1.0) > ratio
 
 
 def _learn(
