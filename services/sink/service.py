@@ -72,6 +72,7 @@ class Sink:
             enable_auto_commit=False,
             auto_offset_reset="earliest",  # a new group starts from the oldest event: nothing is skipped
             max_poll_records=settings.sink_batch_max_rows,
+            max_partition_fetch_bytes=8 * 1024 * 1024,  # whole batches per fetch, not 1 MiB slices
         )
         self.producer = EventProducer(settings, client_id="pantau-sink")
 
@@ -149,8 +150,9 @@ class Sink:
         started = time.perf_counter()
         items: list[Pending] = []
         failed: list[tuple[ConsumerRecord, Exception]] = []
+        consumed: dict[str, int] = {}
         for record in records:
-            EVENTS_CONSUMED.labels(record.topic).inc()
+            consumed[record.topic] = consumed.get(record.topic, 0) + 1
             try:
                 if record.value is None:
                     raise EventDecodeError("invalid_json", ["record has no value (a tombstone is not an event)"])
@@ -160,6 +162,8 @@ class Sink:
                 failed.append((record, exc))
                 continue
             items.append(Pending(table, row, record))
+        for topic, count in consumed.items():
+            EVENTS_CONSUMED.labels(topic).inc(count)
         result = self._write(items)
         for rejected in result.rejected:
             WRITE_ERRORS.labels(rejected.item.table.name, rejected.error_class).inc()
@@ -186,7 +190,7 @@ class Sink:
         succeeds or the sink stops. Safe to repeat: every write is idempotent."""
         for attempt in Retrying(
             retry=retry_if_exception_type(DATABASE_ERRORS),
-            wait=wait_exponential(multiplier=0.5, max=30),
+            wait=wait_exponential(multiplier=0.5, max=15),
             sleep=self._idle,
             stop=lambda _state: self.stopping,
             before_sleep=self._database_failed,
