@@ -1,0 +1,1 @@
+"""The HTTP ingest gateway: partners that cannot speak Kafka POST contract events here."""
