@@ -1,0 +1,55 @@
+"""`python -m services.processor`: the Faust worker that detects price spikes, price disparities,
+supply gaps, route disruptions and unshipped harvests, and emits alerts to pangan.alert.v1.
+
+Settings: KAFKA_BOOTSTRAP_SERVERS, PROCESSING_GUARANTEE (exactly_once | at_least_once),
+PROCESSOR_LATE_TOLERANCE_HOURS, PROCESSOR_PORT (/metrics, /healthz), PROCESSOR_APP_ID (consumer group),
+PROCESSOR_TOPIC_PREFIX (tests only), PROCESSOR_BATCH_MAX_EVENTS / _SECONDS,
+PROCESSOR_SESSION_TIMEOUT_SECONDS, PROCESSOR_TICK_SECONDS, PROCESSOR_TICK_EVENT_MINUTES.
+Stops cleanly on SIGTERM/SIGINT; exits non-zero when Kafka refuses a commit (a restart recovers).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import faust
+
+from pantau.kafka import BrokerUnavailable, wait_for_topics
+from pantau.logging import configure_logging
+from pantau.metrics import serve_metrics
+from services.processor.app import create_app
+from services.processor.settings import ProcessorSettings
+from services.processor.topics import TopicNames
+
+
+def main() -> int:
+    settings = ProcessorSettings()
+    log = configure_logging(settings, "processor")
+    names = TopicNames.from_settings(settings)
+    try:
+        wait_for_topics(settings, [names.price, names.shipment, names.harvest, names.alert, names.deadletter])
+    except BrokerUnavailable as exc:
+        log.error("kafka unavailable", error=str(exc))
+        return 1
+    processor = create_app(settings)
+    server = serve_metrics(settings.service_host, settings.processor_port, processor.health.check, "PROCESSOR_PORT")
+    log.info(
+        "processor starting", app_id=settings.processor_app_id, guarantee=settings.processing_guarantee,
+        port=settings.processor_port, topics=[names.price, names.shipment, names.harvest],
+    )  # fmt: skip
+    worker = faust.Worker(
+        processor.app,
+        loglevel=settings.log_level,
+        quiet=True,
+        redirect_stdouts=False,
+        override_logging=False,  # keep pantau.logging's structlog handlers
+    )
+    try:
+        worker.execute_from_commandline()  # handles SIGTERM/SIGINT; raises SystemExit
+    finally:
+        server.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,115 @@
+"""Commits a batch: its outputs, its table changes and its input offsets, together.
+
+exactly_once: one Kafka transaction per input partition, on the transactional producer Faust keeps
+for that partition (transactional id `{app id}-{topic group}-{partition}`): the batch's alerts,
+dead letters, repartition records and changelog records are sent, the input offset is added with
+send_offsets_to_transaction, and the transaction commits. A crash before the commit aborts all of
+it; a read_committed consumer sees all of it or none of it.
+
+Why not Faust's own commit: with exactly_once Faust commits acked offsets from a background task
+whose offset snapshot can be older than a commit made meanwhile (it moved committed offsets back:
+duplicates after a kill), its changelog writes go through a buffer that can miss the transaction
+of the offsets they belong to (faust-streaming #517, #177), and a send to a topic it does not
+consume (our alert and dead-letter topics) has no transactional producer at all. So the source
+topics are declared with acks=False, agents read with noack_take(), and this class commits.
+
+at_least_once: outputs are sent and acknowledged first, then the changelog records, then the
+offsets are committed; a crash in between repeats work, never loses it (ids are deterministic).
+
+A rebalance bumps `epoch` (on_partitions_revoked waits for a commit in flight); a batch prepared in
+an older epoch is not committed: its events are read again from the committed offsets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import faust
+import structlog
+from faust.types import TP
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(slots=True)
+class Record:
+    topic: str
+    key: bytes | None
+    value: bytes | None  # None: a tombstone (a table key deleted)
+    partition: int | None = None  # None: the producer's partitioner picks it from the key
+
+
+@dataclass
+class Unit:
+    """What one input partition's share of a batch (or one timer tick of it) commits."""
+
+    tp: TP
+    next_offset: int | None  # None for a timer tick: no input consumed
+    outputs: list[Record] = field(default_factory=list)
+    changelog: list[Record] = field(default_factory=list)
+
+
+class CommitFailed(RuntimeError):
+    """Kafka refused a commit while the partition was still ours; the worker must restart and
+    recover its tables from the changelogs."""
+
+
+class Committer:
+    def __init__(self, app: faust.App, exactly_once: bool) -> None:
+        self.app = app
+        self.exactly_once = exactly_once
+        self.lock = asyncio.Lock()
+        self.epoch = 0
+
+    async def on_partitions_revoked(self) -> None:
+        async with self.lock:  # let a commit in flight finish first
+            self.epoch += 1
+
+    async def commit(self, units: Sequence[Unit], epoch: int) -> bool:
+        """True when committed; False when a rebalance came first (nothing was committed)."""
+        async with self.lock:
+            if epoch != self.epoch:
+                return False
+            assigned = self.app.consumer.assignment()
+            if any(unit.tp not in assigned for unit in units):
+                return False
+            if self.exactly_once:
+                await asyncio.gather(*(self._commit_transaction(unit, epoch) for unit in units))
+                return True
+            return await self._commit_at_least_once(units)
+
+    def _transactional_id(self, tp: TP) -> str:
+        group = self.app.assignor.group_for_topic(tp.topic)
+        return f"{self.app.conf.id}-{group}-{tp.partition}"
+
+    async def _commit_transaction(self, unit: Unit, epoch: int) -> None:
+        tid = self._transactional_id(unit.tp)
+        producers = self.app.producer._transaction_producers  # faust-streaming 0.15 aiokafka driver
+        producer = producers.get(tid)
+        if producer is None:
+            raise CommitFailed(f"no transactional producer {tid} for assigned partition {unit.tp}")
+        try:
+            async with self.app.producer._trn_locks[tid]:
+                for record in (*unit.outputs, *unit.changelog):
+                    await producer.send(record.topic, record.value, key=record.key, partition=record.partition)
+                if unit.next_offset is not None:
+                    await producer.send_offsets_to_transaction({unit.tp: unit.next_offset}, self.app.conf.id)
+                await producer.commit_transaction()
+                await producer.begin_transaction()
+        except Exception as exc:
+            raise CommitFailed(f"transaction {tid} for {unit.tp} did not commit: {exc!r}") from exc
+
+    async def _commit_at_least_once(self, units: Sequence[Unit]) -> bool:
+        producer = self.app.producer
+        for records in ([r for u in units for r in u.outputs], [r for u in units for r in u.changelog]):
+            pending = [await producer.send(r.topic, r.key, r.value, r.partition, None, None) for r in records]
+            try:
+                await asyncio.gather(*pending)
+            except Exception as exc:
+                raise CommitFailed(f"Kafka did not acknowledge {len(pending)} records: {exc!r}") from exc
+        offsets = {unit.tp: unit.next_offset for unit in units if unit.next_offset is not None}
+        if not offsets:
+            return True
+        return await self.app.consumer._commit(offsets)  # False: rebalanced before the commit

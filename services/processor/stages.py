@@ -1,0 +1,519 @@
+"""What each agent does with one event: the adapters between Kafka records and pantau.detect.
+
+Stages fed by a contract topic (price, shipment, harvest) validate every record (the contract's
+decoder, the event type the topic carries, the record key the contract prescribes), skip duplicates
+(same event_id for the key), dead-letter events older than PROCESSOR_LATE_TOLERANCE_HOURS behind
+their key's newest one, and hand the rest to the detectors. The repartition stages (disparity,
+aggregates) get what the first ones forwarded, regrouped by the key their detector needs:
+
+    pangan.price.v1     --price-->      price_spike (per commodity:market)
+                          `--> {app}-price-by-commodity-repartition (key commodity)
+                                    --disparity--> price_disparity (Jakarta/Lampung per commodity)
+    pangan.shipment.v1  --shipment-->   shipment state (per shipment_id)
+    pangan.harvest.v1   --harvest-->    (validated, deduplicated)
+                          both `--> {app}-aggregates-repartition (key "{aggregate}|{key}")
+                                    --aggregates--> supply_gap (commodity:destination),
+                                                    route_disruption (checkpoint),
+                                                    harvest_unshipped (regency:commodity)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import orjson
+import structlog
+from faust.types import Message
+
+from pantau.contracts import (
+    EventDecodeError,
+    HarvestReportedEvent,
+    PriceObservedEvent,
+    ShipmentArrivedEvent,
+    ShipmentCheckpointPassedEvent,
+    ShipmentDispatchedEvent,
+    decode_event,
+)
+from pantau.detect.conditions import Condition, PlaceKind, Rejected, TooLate
+from pantau.detect.config import disparity_config, lifecycle_config, price_config, supply_targets
+from pantau.detect.disparity import DisparityConfig, DisparityState, step_disparity
+from pantau.detect.lifecycle import AlertState, LifecycleConfig, Transition, step_lifecycle
+from pantau.detect.price import PriceConfig, PriceObservation, PriceState, step_price
+from pantau.detect.supply import (
+    HarvestConfig,
+    HarvestReported,
+    HarvestState,
+    RouteConfig,
+    RouteState,
+    ShipmentState,
+    ShipmentStatus,
+    SupplyConfig,
+    SupplyState,
+    SupplyTarget,
+    shipment_event_from_contract,
+    step_harvest,
+    step_route,
+    step_shipment,
+    step_supply,
+    tick_harvest,
+    tick_route,
+    tick_supply,
+)
+from pantau.detect.timebase import from_ts
+from services.processor.tables import NO_WATERMARK, KeyState, StateTable
+from services.processor.work import (
+    INVALID_VALUE,
+    PROCESSING_ERROR,
+    SCHEMA,
+    TOO_LATE,
+    Source,
+    Work,
+    decode_error,
+)
+
+log = structlog.get_logger(__name__)
+
+SEEN_PRUNE_AT = 64  # prune a key's remembered event ids once it holds this many
+SEEN_MAX = 1024  # and never keep more than this many (oldest go first)
+SHIPMENT_KEEP_AFTER_ARRIVAL_S = 86400.0  # an arrived shipment's state is kept this long (plus the tolerance)
+
+
+class TooLateError(ValueError):
+    """An event older than the lateness tolerance behind its key's newest event."""
+
+
+class InvalidValue(ValueError):
+    """An event with an impossible value (the detector's reason)."""
+
+
+@dataclass(frozen=True)
+class Detection:
+    """Detector configuration, from the reference data and the settings."""
+
+    price: PriceConfig
+    disparity: DisparityConfig
+    lifecycle: LifecycleConfig
+    supply_targets: dict[str, SupplyTarget]
+    supply: SupplyConfig
+    route: RouteConfig
+    harvest: HarvestConfig
+    place_kinds: dict[str, PlaceKind]
+    tolerance_s: float
+
+    @classmethod
+    def from_reference(cls, ref: Any, late_tolerance_hours: float) -> Detection:
+        # the price detector keeps whole days (at most 4 of lateness); the key-level check is exact
+        days = max(0, min(4, math.ceil(late_tolerance_hours / 24.0)))
+        return cls(
+            price=price_config(ref, late_tolerance_days=days),
+            disparity=disparity_config(ref),
+            lifecycle=lifecycle_config(ref),
+            supply_targets=supply_targets(ref),
+            supply=SupplyConfig(),
+            route=RouteConfig(),
+            harvest=HarvestConfig(),
+            place_kinds={
+                m.code: PlaceKind.PROVINCE if m.kind == "province_average" else PlaceKind.MARKET for m in ref.markets
+            },
+            tolerance_s=late_tolerance_hours * 3600.0,
+        )
+
+
+def _step_alert(state: KeyState, conditions: Iterable[Condition], detection: Detection) -> list[Transition]:
+    transitions: list[Transition] = []
+    alert: AlertState | None = state.alert
+    for condition in conditions:
+        alert, more = step_lifecycle(alert, condition, detection.lifecycle)
+        transitions.extend(more)
+    state.alert = alert
+    return transitions
+
+
+def _remember(state: KeyState, event_id: str, ts: float, tolerance_s: float) -> None:
+    seen = state.seen
+    seen[event_id] = ts
+    if ts > state.watermark:
+        state.watermark = ts
+    if len(seen) >= SEEN_PRUNE_AT:
+        # ids of events beyond the tolerance are not needed: such an event is too late anyway
+        horizon = state.watermark - tolerance_s
+        for old in [k for k, t in seen.items() if t < horizon]:
+            del seen[old]
+        while len(seen) > SEEN_MAX:
+            del seen[next(iter(seen))]
+
+
+class Stage:
+    """An agent's per-event logic over its tables; `tick` lets event time pass for a partition."""
+
+    name: str
+    topic: str
+    tables: tuple[StateTable, ...] = ()
+    ticks = False
+
+    def handle(self, work: Work, message: Message) -> None:
+        raise NotImplementedError
+
+    def tick(self, work: Work, partition: int, now: float) -> None:
+        pass
+
+    def event_time(self, message: Message) -> float | None:
+        """Event time of the last handled record (for partition watermarks), if known."""
+        return None
+
+
+class ContractStage(Stage):
+    """Common intake of a contract topic: decode, topic rules, duplicates, lateness."""
+
+    event_types: tuple[type, ...] = ()
+
+    def __init__(self, name: str, topic: str, table: StateTable, detection: Detection) -> None:
+        self.name = name
+        self.topic = topic
+        self.table = table
+        self.tables = (table,)
+        self.detection = detection
+        self._last_event_time: float | None = None
+
+    def handle(self, work: Work, message: Message) -> None:
+        source = Source(message.topic, message.partition, message.offset, message.key, message.value)
+        work.consumed += 1
+        if message.timestamp:
+            work.last_timestamp_ms = int(message.timestamp * 1000)
+        self._last_event_time = None
+        if message.value is None:
+            work.dead_letter(source, SCHEMA, decode_error("the record has no value (a tombstone); events carry JSON"))
+            return
+        try:
+            event = decode_event(message.value)
+        except EventDecodeError as exc:
+            work.dead_letter(source, SCHEMA, exc)
+            return
+        label = work.outputs.label(message.topic)
+        if not isinstance(event, self.event_types):
+            expected = ", ".join(t.__name__.removesuffix("Event") for t in self.event_types)
+            error = decode_error(f"event_type: {event.event_type} does not belong on {label}, which carries {expected}")
+            work.dead_letter(source, SCHEMA, error, event_id=event.event_id)
+            return
+        key = event.payload.kafka_key()
+        if message.key != key.encode():
+            shown = message.key.decode("utf-8", "replace") if message.key is not None else None
+            error = decode_error(f"record key {shown!r} is not {key!r}, the key {label} prescribes for this event")
+            work.dead_letter(source, SCHEMA, error, event_id=event.event_id)
+            return
+        ts = event.occurred_at.timestamp()
+        stored = work.peek(self.table, key)
+        if stored is not None:
+            if event.event_id in stored.seen:
+                work.duplicates[label] += 1
+                return
+            if ts < stored.watermark - self.detection.tolerance_s:
+                error = TooLateError(
+                    f"occurred_at {event.occurred_at.isoformat()} is more than "
+                    f"{self.detection.tolerance_s / 3600:g} h before the newest event of {key} "
+                    f"({from_ts(stored.watermark).isoformat()}); raise PROCESSOR_LATE_TOLERANCE_HOURS to accept it"
+                )
+                work.dead_letter(source, TOO_LATE, error, error_type=TOO_LATE, event_id=event.event_id)
+                return
+        self._last_event_time = ts
+        try:
+            self.process(work, source, event, key, stored)
+        except Exception as exc:  # a bug or an unforeseen input must not stop the stream (#315)
+            log.exception("event processing failed; dead-lettered", topic=label, offset=message.offset)
+            work.dead_letter(source, PROCESSING_ERROR, exc, error_type=PROCESSING_ERROR, event_id=event.event_id)
+
+    def event_time(self, message: Message) -> float | None:
+        return self._last_event_time
+
+    def process(self, work: Work, source: Source, event: Any, key: str, stored: KeyState | None) -> None:
+        raise NotImplementedError
+
+    def rejected(self, work: Work, source: Source, event: Any, rejection: Rejected) -> None:
+        if isinstance(rejection, TooLate):
+            work.dead_letter(source, TOO_LATE, TooLateError(rejection.reason), error_type=TOO_LATE,
+                             event_id=event.event_id)  # fmt: skip
+        else:
+            work.dead_letter(source, INVALID_VALUE, InvalidValue(rejection.reason), error_type=INVALID_VALUE,
+                             event_id=event.event_id)  # fmt: skip
+
+
+def _forward(event: Any, body: dict[str, Any]) -> bytes:
+    """A repartition record: what the next stage needs, with the triggering event's identity."""
+    return orjson.dumps({**body, "event_id": event.event_id, "produced_at": event.produced_at.timestamp()})
+
+
+# --- prices --------------------------------------------------------------------------------------
+
+
+class PriceStage(ContractStage):
+    event_types = (PriceObservedEvent,)
+
+    def __init__(self, topic: str, table: StateTable, detection: Detection, forward_topic: str) -> None:
+        super().__init__("price", topic, table, detection)
+        self.forward_topic = forward_topic
+
+    def process(self, work: Work, source: Source, event: Any, key: str, stored: KeyState | None) -> None:
+        p = event.payload
+        detection = self.detection
+        observation = PriceObservation(
+            commodity=p.commodity,
+            market_code=p.market_code,
+            price_idr=p.price_idr,
+            occurred_at=event.occurred_at,
+            price_level=p.price_level,
+            quality_grade=p.quality_grade,
+            province_code=p.province_code,
+            place_kind=detection.place_kinds.get(p.market_code, PlaceKind.MARKET),
+            event_id=event.event_id,
+        )
+        series, result = step_price(stored.detector if stored is not None else None, observation, detection.price)
+        if isinstance(result, Rejected):
+            self.rejected(work, source, event, result)
+            return
+        state = work.state(self.table, key)
+        transitions = _step_alert(state, result, detection)
+        state.detector = series
+        _remember(state, event.event_id, event.occurred_at.timestamp(), detection.tolerance_s)
+        work.emit_transitions(transitions, event.produced_at.timestamp())
+        market_seen = work.price_seen.get(p.market_code, NO_WATERMARK)
+        work.price_seen[p.market_code] = max(market_seen, state.watermark)
+        if detection.disparity.pairs_for(observation):
+            body = {
+                "commodity": p.commodity,
+                "market_code": p.market_code,
+                "price_idr": p.price_idr,
+                "occurred_at": event.occurred_at.isoformat(),
+                "price_level": p.price_level,
+                "quality_grade": p.quality_grade,
+                "province_code": p.province_code,
+            }
+            work.emit(self.forward_topic, p.commodity, _forward(event, body))
+
+
+class RepartitionStage(Stage):
+    """Common intake of a repartition topic (written by this processor: JSON, never user input)."""
+
+    def __init__(self, name: str, topic: str, tables: tuple[StateTable, ...], detection: Detection) -> None:
+        self.name = name
+        self.topic = topic
+        self.tables = tables
+        self.detection = detection
+        self._last_event_time: float | None = None
+
+    def handle(self, work: Work, message: Message) -> None:
+        source = Source(message.topic, message.partition, message.offset, message.key, message.value)
+        work.consumed += 1
+        if message.timestamp:
+            work.last_timestamp_ms = int(message.timestamp * 1000)
+        self._last_event_time = None
+        try:
+            record = orjson.loads(message.value)
+            key = message.key.decode()
+            self.process(work, source, key, record)
+        except Exception as exc:
+            log.exception("repartitioned record failed; dead-lettered", topic=message.topic, offset=message.offset)
+            work.dead_letter(source, PROCESSING_ERROR, exc, error_type=PROCESSING_ERROR)
+
+    def event_time(self, message: Message) -> float | None:
+        return self._last_event_time
+
+    def process(self, work: Work, source: Source, key: str, record: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+
+class DisparityStage(RepartitionStage):
+    def __init__(self, topic: str, table: StateTable, detection: Detection) -> None:
+        super().__init__("disparity", topic, (table,), detection)
+        self.table = table
+
+    def process(self, work: Work, source: Source, key: str, record: dict[str, Any]) -> None:
+        occurred_at = datetime.fromisoformat(record["occurred_at"])
+        self._last_event_time = occurred_at.timestamp()
+        observation = PriceObservation(
+            commodity=record["commodity"],
+            market_code=record["market_code"],
+            price_idr=record["price_idr"],
+            occurred_at=occurred_at,
+            price_level=record["price_level"],
+            quality_grade=record["quality_grade"],
+            province_code=record["province_code"],
+            event_id=record["event_id"],
+        )
+        for pair in self.detection.disparity.pairs_for(observation):
+            stored = work.peek(self.table, pair.key)
+            detector, result = step_disparity(
+                stored.detector if stored is not None else None, observation, pair, self.detection.disparity
+            )
+            if isinstance(result, Rejected):
+                work.dead_letter(source, INVALID_VALUE, InvalidValue(result.reason), error_type=INVALID_VALUE,
+                                 event_id=record["event_id"])  # fmt: skip
+                continue
+            state = work.state(self.table, pair.key)
+            transitions = _step_alert(state, result, self.detection)
+            state.detector = detector
+            work.emit_transitions(transitions, record["produced_at"])
+
+
+# --- shipments and harvests ----------------------------------------------------------------------
+
+
+class ShipmentStage(ContractStage):
+    event_types = (ShipmentDispatchedEvent, ShipmentCheckpointPassedEvent, ShipmentArrivedEvent)
+    ticks = True
+
+    def __init__(self, topic: str, table: StateTable, detection: Detection, forward_topic: str) -> None:
+        super().__init__("shipment", topic, table, detection)
+        self.forward_topic = forward_topic
+
+    def process(self, work: Work, source: Source, event: Any, key: str, stored: KeyState | None) -> None:
+        shipment_event = shipment_event_from_contract(event)
+        shipment, result = step_shipment(stored.detector if stored is not None else None, shipment_event)
+        if isinstance(result, Rejected):
+            self.rejected(work, source, event, result)
+            return
+        state = work.state(self.table, key)
+        state.detector = shipment
+        _remember(state, event.event_id, event.occurred_at.timestamp(), self.detection.tolerance_s)
+        if result is None:
+            return  # a repeated or superseded event: the shipment is already past it
+        status: ShipmentStatus = result
+        value = _forward(event, {"kind": "status", "status": status.to_json()})
+        if status.destination_key in self.detection.supply_targets:
+            work.emit(self.forward_topic, f"supply|{status.destination_key}", value)
+        for checkpoint in status.checkpoint_keys:
+            work.emit(self.forward_topic, f"route|{checkpoint}", value)
+        if status.dispatched_at is not None:
+            work.emit(self.forward_topic, f"harvest|{status.origin_key}", value)
+
+    def tick(self, work: Work, partition: int, now: float) -> None:
+        """Forget arrived shipments once no event of theirs can still be on time."""
+        keep = SHIPMENT_KEEP_AFTER_ARRIVAL_S + self.detection.tolerance_s
+        for key in self.table.keys_in_partition(partition):
+            state = self.table.get(key)
+            shipment = state.detector if state is not None else None
+            if shipment is not None and shipment.arrived_ts is not None and shipment.arrived_ts < now - keep:
+                work.delete(self.table, key)
+
+
+class HarvestStage(ContractStage):
+    event_types = (HarvestReportedEvent,)
+
+    def __init__(self, topic: str, table: StateTable, detection: Detection, forward_topic: str) -> None:
+        super().__init__("harvest", topic, table, detection)
+        self.forward_topic = forward_topic
+
+    def process(self, work: Work, source: Source, event: Any, key: str, stored: KeyState | None) -> None:
+        p = event.payload
+        if p.expected_available_until < p.expected_available_from:
+            reason = (
+                f"expected_available_until {p.expected_available_until} is before "
+                f"expected_available_from {p.expected_available_from}"
+            )
+            work.dead_letter(source, INVALID_VALUE, InvalidValue(reason), error_type=INVALID_VALUE,
+                             event_id=event.event_id)  # fmt: skip
+            return
+        state = work.state(self.table, key)
+        _remember(state, event.event_id, event.occurred_at.timestamp(), self.detection.tolerance_s)
+        body = {
+            "kind": "harvest",
+            "harvest_id": p.harvest_id,
+            "occurred_at": event.occurred_at.isoformat(),
+            "regency": p.regency_code,
+            "commodity": p.commodity,
+            "quantity_kg": p.quantity_kg,
+            "available_from": p.expected_available_from.isoformat(),
+            "available_until": p.expected_available_until.isoformat(),
+        }
+        work.emit(self.forward_topic, f"harvest|{key}", _forward(event, body))
+
+
+TickFunction = Callable[[Any, datetime, str], tuple[Any, list[Condition]]]
+
+
+class AggregateStage(RepartitionStage):
+    """Supply per commodity:destination, routes per checkpoint, harvests per regency:commodity."""
+
+    ticks = True
+
+    def __init__(
+        self, topic: str, supply: StateTable, route: StateTable, harvest: StateTable, detection: Detection
+    ) -> None:
+        super().__init__("aggregates", topic, (supply, route, harvest), detection)
+        self.by_kind = {"supply": supply, "route": route, "harvest": harvest}
+
+    def process(self, work: Work, source: Source, key: str, record: dict[str, Any]) -> None:
+        kind, _, subject_key = key.partition("|")
+        table = self.by_kind[kind]
+        detection = self.detection
+        stored = work.peek(table, subject_key)
+        previous = stored.detector if stored is not None else None
+        if record["kind"] == "status":
+            status = ShipmentStatus.from_json(record["status"])
+            self._last_event_time = status.occurred_at.timestamp()
+            if kind == "supply":
+                target = detection.supply_targets.get(subject_key)
+                if target is None:
+                    return
+                detector, result = step_supply(previous, status, target, detection.supply)
+            elif kind == "route":
+                detector, result = step_route(previous, status, subject_key, detection.route)
+            else:
+                detector, result = step_harvest(previous, status, subject_key, detection.harvest)
+        else:
+            report = HarvestReported(
+                harvest_id=record["harvest_id"],
+                occurred_at=datetime.fromisoformat(record["occurred_at"]),
+                regency=record["regency"],
+                commodity=record["commodity"],
+                quantity_kg=record["quantity_kg"],
+                available_from=date.fromisoformat(record["available_from"]),
+                available_until=date.fromisoformat(record["available_until"]),
+            )
+            self._last_event_time = report.occurred_at.timestamp()
+            detector, result = step_harvest(previous, report, subject_key, detection.harvest)
+        if isinstance(result, Rejected):
+            work.dead_letter(source, INVALID_VALUE, InvalidValue(result.reason), error_type=INVALID_VALUE,
+                             event_id=record["event_id"])  # fmt: skip
+            return
+        state = work.state(table, subject_key)
+        transitions = _step_alert(state, result, detection)
+        state.detector = detector
+        work.emit_transitions(transitions, record["produced_at"])
+
+    def tick(self, work: Work, partition: int, now: float) -> None:
+        """Judge every supply, route and harvest key of the partition at event time `now`."""
+        moment = from_ts(now)
+        detection = self.detection
+        ticks: dict[str, TickFunction] = {
+            "supply": lambda s, at, key: tick_supply(s, at, detection.supply_targets[key], detection.supply),
+            "route": lambda s, at, key: tick_route(s, at, key, detection.route),
+            "harvest": lambda s, at, key: tick_harvest(s, at, key, detection.harvest),
+        }
+        for kind, table in self.by_kind.items():
+            keys = set(table.keys_in_partition(partition)) | work.staged_keys(table)
+            for key in sorted(keys):
+                stored = work.peek(table, key)
+                if stored is None or stored.detector is None:
+                    continue
+                if kind == "supply" and key not in detection.supply_targets:
+                    continue
+                detector, conditions = ticks[kind](stored.detector, moment, key)
+                state = work.state(table, key)
+                transitions = _step_alert(state, conditions, detection)
+                state.detector = detector
+                work.emit_transitions(transitions, None)
+
+
+DETECTOR_TYPES = {
+    "price": PriceState,
+    "disparity": DisparityState,
+    "shipment": ShipmentState,
+    "harvest_intake": type(None),
+    "supply": SupplyState,
+    "route": RouteState,
+    "harvest": HarvestState,
+}
