@@ -5,10 +5,11 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from datetime import datetime, timedelta
+
+import orjson
 
 from pantau.detect.calendar import HolidayCalendar, HolidayWindow
 from pantau.detect.conditions import Rejected
@@ -43,11 +44,11 @@ def _observations(n: int) -> list[PriceObservation]:
     return out
 
 
-def bench_price_detector(n: int = 200_000) -> dict[str, float]:
+def bench_price_detector(n: int = 200_000, repeats: int = 3) -> dict[str, float]:
     """Run n observations through step_price (100 series, daily, one value per day) and time it.
 
     Returns events/s for step_price alone, by wall clock and by this process's CPU time (the fair
-    figure on a shared machine), and with a JSON round trip of the state per event (what a table with
+    figure on a shared machine), and with an orjson round trip of the state per event (what a table with
     a changelog costs on top).
     """
     profile = CommodityProfile(ChangeBand(0.014, 0.032), ChangeBand(0.046, 0.087), 0.023)
@@ -58,25 +59,28 @@ def bench_price_detector(n: int = 200_000) -> dict[str, float]:
         calendar=calendar,
     )
     observations = _observations(n)
-    states: dict[str, PriceState] = {}
     conditions = rejected = 0
-    started, started_cpu = time.perf_counter(), time.process_time()
-    for obs in observations:
-        key = obs.market_code
-        states[key], result = step_price(states.get(key), obs, config)
-        if isinstance(result, Rejected):
-            rejected += 1
-        else:
-            conditions += len(result)
-    step_seconds = time.perf_counter() - started
-    step_cpu_seconds = time.process_time() - started_cpu
+    step_seconds = step_cpu_seconds = float("inf")
+    for _ in range(repeats):  # best of `repeats`: the machine's other work only ever slows a run down
+        states: dict[str, PriceState] = {}
+        conditions = rejected = 0
+        started, started_cpu = time.perf_counter(), time.process_time()
+        for obs in observations:
+            key = obs.market_code
+            states[key], result = step_price(states.get(key), obs, config)
+            if isinstance(result, Rejected):
+                rejected += 1
+            else:
+                conditions += len(result)
+        step_seconds = min(step_seconds, time.perf_counter() - started)
+        step_cpu_seconds = min(step_cpu_seconds, time.process_time() - started_cpu)
 
     states = {}
     started = time.perf_counter()
     for obs in observations:
         key = obs.market_code
         state, _ = step_price(states.get(key), obs, config)
-        states[key] = PriceState.from_json(json.loads(json.dumps(state.to_json())))
+        states[key] = PriceState.from_json(orjson.loads(orjson.dumps(state.to_json())))
     json_seconds = time.perf_counter() - started
     return {
         "events": float(len(observations)),
@@ -94,7 +98,7 @@ def main(argv: list[str]) -> None:
     print(
         f"price detector: {figures['step_events_per_s']:,.0f} events/s step_price "
         f"({figures['step_events_per_cpu_s']:,.0f} per CPU second), "
-        f"{figures['step_with_json_state_events_per_s']:,.0f} events/s with a JSON state round trip "
+        f"{figures['step_with_json_state_events_per_s']:,.0f} events/s with an orjson state round trip "
         f"({figures['events']:,.0f} events, {figures['conditions']:,.0f} conditions)"
     )
 

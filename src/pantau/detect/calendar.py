@@ -64,7 +64,7 @@ class HolidayCalendar:
     Tahun Baru) take the larger effect, not the sum.
     """
 
-    __slots__ = ("_by_key", "_commodities")
+    __slots__ = ("_by_key", "_by_commodity")
 
     def __init__(self, windows: Iterable[HolidayWindow] = ()) -> None:
         by_key: dict[tuple[str, int], tuple[float, str]] = {}
@@ -87,11 +87,18 @@ class HolidayCalendar:
                     if value > 0.0 and value > by_key.get(key, (0.0, ""))[0]:
                         by_key[key] = (value, window.code)
         self._by_key = by_key
-        self._commodities = frozenset(commodity for commodity, _ in by_key)
+        by_commodity: dict[str, dict[int, float]] = {}
+        for (commodity, day), (value, _) in by_key.items():
+            by_commodity.setdefault(commodity, {})[day] = value
+        self._by_commodity = by_commodity
 
     def affects(self, commodity: str) -> bool:
         """False when no holiday ever changes this commodity's price (lets callers skip lookups)."""
-        return commodity in self._commodities
+        return commodity in self._by_commodity
+
+    def uplifts(self, commodity: str) -> Mapping[int, float] | None:
+        """Day -> expected uplift for one commodity (days without one are absent), None if never affected."""
+        return self._by_commodity.get(commodity)
 
     def uplift(self, commodity: str, day: int) -> float:
         """Expected fractional price rise on `day` (WIB days since epoch), 0.0 outside holidays."""

@@ -283,8 +283,8 @@ def _evaluate(
     config: PriceConfig,
 ) -> Condition:
     price = obs.price_idr
-    calendar = config.calendar if config.calendar.affects(obs.commodity) else None
-    holiday = calendar.holiday(obs.commodity, day) if calendar else None
+    uplifts = config.calendar.uplifts(obs.commodity)
+    holiday = config.calendar.holiday(obs.commodity, day) if uplifts else None
     adjusted = price / (1.0 + holiday[0]) if holiday else price
     signals: list[Signal] = []
     raw = 0
@@ -309,7 +309,7 @@ def _evaluate(
 
     for lag, name, window in _CHANGES:
         band = profile.change_7d if lag == 7 else profile.change_28d
-        base = _baseline(state, day - lag, obs.commodity, calendar)
+        base = _baseline(state, day - lag, uplifts)
         if base is None:
             note = f"no observation in the 7 days up to {lag} days ago"
             signals.append(Signal(name, 0.0, band.watch * 100.0, None, window, Severity.NORMAL, note))
@@ -391,21 +391,20 @@ def _place(kind: PlaceKind, code: str) -> Place:
     return Place(kind, code)
 
 
-def _baseline(state: PriceState, target: int, commodity: str, calendar: HolidayCalendar | None) -> float | None:
+def _baseline(state: PriceState, target: int, uplifts: Mapping[int, float] | None) -> float | None:
     """Median of the last three observed (holiday-adjusted) prices at or before `target`, within 7 days."""
     days, prices = state.days, state.prices
     values = []
     for d in range(target, target - 7, -1):
         j = d % RING_DAYS
         if days[j] == d:
-            values.append(prices[j] / (1.0 + calendar.uplift(commodity, d)) if calendar else prices[j])
+            values.append(prices[j] / (1.0 + uplifts.get(d, 0.0)) if uplifts else prices[j])
             if len(values) == 3:
-                break
+                values.sort()
+                return values[1]
     if not values:
         return None
-    values.sort()
-    n = len(values)
-    return values[n // 2] if n % 2 else (values[0] + values[1]) / 2.0
+    return values[0] if len(values) == 1 else (values[0] + values[1]) / 2.0
 
 
 def _previous_raw(state: PriceState, day: int) -> int | None:
@@ -475,8 +474,8 @@ def _learn(
     state: PriceState, day: int, price: float, commodity: str, profile: CommodityProfile, config: PriceConfig
 ) -> None:
     alps = config.alps
-    calendar = config.calendar
-    y = math.log(price / (1.0 + calendar.uplift(commodity, day)) if calendar.affects(commodity) else price)
+    uplifts = config.calendar.uplifts(commodity)
+    y = math.log(price / (1.0 + uplifts.get(day, 0.0)) if uplifts else price)
     if state.n_obs == 0:
         state.level = y
         state.var = profile.sigma_floor**2

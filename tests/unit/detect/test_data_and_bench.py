@@ -44,6 +44,6 @@ def test_repo_subset_has_ten_commodities_of_lampung_and_jakarta_only():
 
 
 def test_price_benchmark_runs_every_event_through_the_detector():
-    figures = bench_price_detector(3_000)
+    figures = bench_price_detector(3_000, repeats=1)
     assert figures["events"] == 3_000 and figures["conditions"] == 3_000 and figures["rejected"] == 0
     assert figures["step_events_per_s"] > 0 and figures["step_with_json_state_events_per_s"] > 0
