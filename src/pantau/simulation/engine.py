@@ -192,7 +192,12 @@ class Simulation:
         midnight = datetime.combine(day, time(0), tzinfo=WIB)
         self._advance_noise(day)
         for key, flow in self._flows.items():
-            self._stock[key] -= flow.requirement_kg * self._demand_factor(flow, day)
+            outflow = flow.requirement_kg * self._demand_factor(flow, day)
+            if flow.commodity not in w.STORABLE:  # a produce surplus moves on to other markets in days
+                outflow += w.PRODUCE_SURPLUS_OUTFLOW * max(self._stock[key] - flow.stock_target_kg, 0.0)
+            self._stock[key] -= outflow
+        cutoff = day - timedelta(days=3)
+        self._shipped_today = {k: v for k, v in self._shipped_today.items() if k[2] >= cutoff}
         rng = self._rng("day", day)
         for commodity in sorted({flow.commodity for flow in self.world.flows}):
             if not self.world.harvested(commodity):
@@ -255,36 +260,36 @@ class Simulation:
         return [self._event(payload, self.now, rng)]
 
     def _draw(self, regency: str, commodity: str, quantity: float, day: date) -> tuple[str | None, float]:
-        """Take up to `quantity` kg from the regency's stock available on `day`, oldest harvest first;
-        returns the harvest it mostly came from and the quantity taken."""
+        """Load up to `quantity` kg from one lot of the regency's stock available on `day` (the oldest
+        harvest first, stored stock last): a truck carries one harvest, so shipments account for it."""
         batches = self._regency_stock.get((regency, commodity))
         if batches is None:  # the trade hub: consolidated from outside Lampung, never short
             return None, quantity
-        keep_over = commodity == "beras"  # milled rice keeps; produce past its window is sold locally
         carried = 0.0
         for batch in batches:
             if batch.available_until is not None and batch.available_until < day:
-                if keep_over:
+                if commodity in w.STORABLE:  # milled rice keeps in store
                     carried += batch.remaining_kg
                 batch.remaining_kg = 0.0
         batches[:] = [b for b in batches if b.remaining_kg > 0.0]
         if carried:
-            batches.insert(0, _Batch(None, carried, day, None))
+            store = next((b for b in batches if b.harvest_id is None), None)
+            if store is None:
+                batches.insert(0, _Batch(None, carried, day, None))
+            else:
+                store.remaining_kg += carried
         ordered = sorted(
             (b for b in batches if b.available_from <= day),
             key=lambda b: (b.harvest_id is None, b.available_from),
         )
-        taken, source, largest = 0.0, None, 0.0
         for batch in ordered:
-            part = min(batch.remaining_kg, quantity - taken)
-            if part <= 0.0:
-                break
-            batch.remaining_kg -= part
-            taken += part
-            if part > largest:
-                source, largest = batch.harvest_id, part
-        batches[:] = [b for b in batches if b.remaining_kg > 0.0]
-        return source, taken
+            if batch.remaining_kg >= min(quantity, w.MIN_CLEARANCE_KG):
+                part = min(batch.remaining_kg, quantity)
+                batch.remaining_kg -= part
+                if batch.remaining_kg <= 0.0:
+                    batches.remove(batch)
+                return batch.harvest_id, part
+        return None, 0.0
 
     def _available(self, regency: str, commodity: str, day: date) -> float:
         batches = self._regency_stock.get((regency, commodity))
@@ -326,26 +331,48 @@ class Simulation:
         smallest = min(kind.min_load_kg for kind in fleet)
         dispatch_day = day - timedelta(days=1)
         requirement = self.world.requirement(flow.commodity) or target_kg
-        remaining = target_kg
+        remaining, exhausted = target_kg, set()
         while remaining >= smallest:
             kind = rng.choices(fleet, weights=[k.weight for k in fleet])[0]
             load = round(min(rng.uniform(kind.min_load_kg, kind.capacity_kg), max(remaining, kind.min_load_kg)), -2)
-            picked = self._pick_origin(flow, dispatch_day, kind.min_load_kg, requirement, rng)
+            picked = self._pick_origin(flow, dispatch_day, kind.min_load_kg, requirement, rng, exhausted)
             if picked is None:
                 break  # Lampung cannot supply more today: a real shortfall
             origin, room = picked
             harvest_id, taken = self._draw(origin, flow.commodity, min(load, room), dispatch_day)
+            if taken <= 0.0:
+                exhausted.add(origin)  # only remnants left there
+                continue
             key = (origin, flow.commodity, dispatch_day)
             self._shipped_today[key] = self._shipped_today.get(key, 0.0) + taken
             remaining -= taken
             self._create_truck(flow, origin, taken, kind, harvest_id, day, rng)
+        if flow.commodity not in w.STORABLE:
+            self._clear_expiring(flow, day, fleet, rng)
+
+    def _clear_expiring(self, flow: Flow, day: date, fleet: tuple[TruckKind, ...], rng: random.Random) -> None:
+        """Produce on its last day goes to Jakarta anyway: traders sell off a surplus rather than let
+        it rot, so a harvest reported for the Jakarta trade ships within its window."""
+        dispatch_day = day - timedelta(days=1)
+        for regency, _ in flow.origins:
+            for batch in self._regency_stock.get((regency, flow.commodity), []):
+                if batch.harvest_id is None or batch.available_until != dispatch_day:
+                    continue
+                while batch.remaining_kg >= w.MIN_CLEARANCE_KG:
+                    kind = rng.choices(fleet, weights=[k.weight for k in fleet])[0]
+                    load = round(min(rng.uniform(kind.min_load_kg, kind.capacity_kg), batch.remaining_kg), -2)
+                    load = min(max(load, w.MIN_CLEARANCE_KG), batch.remaining_kg)
+                    batch.remaining_kg -= load
+                    self._create_truck(flow, regency, load, kind, batch.harvest_id, day, rng)
 
     def _pick_origin(
-        self, flow: Flow, day: date, min_load: float, requirement: float, rng: random.Random
+        self, flow: Flow, day: date, min_load: float, requirement: float, rng: random.Random, exhausted: set[str]
     ) -> tuple[str, float] | None:
         """A regency that can load at least `min_load` today (weighted by its share), and how much."""
         candidates, weights, rooms = [], [], []
         for regency, share in flow.origins:
+            if regency in exhausted:
+                continue
             # Mills and trucks: a multiple of the regency's share, and at least one full truck a day.
             capacity = max(share * requirement * w.REGENCY_CAPACITY_FACTOR, w.MAX_TRUCK_KG)
             room = min(

@@ -37,6 +37,7 @@ from pantau.reference import ReferenceData
 from pantau.simulation.world import World
 
 KINDS = ("ferry_closure", "harvest_failure", "demand_surge", "price_jump", "data_glitch")
+CLOSABLE = ("bakauheni_port", "ferry_crossing")  # where a closure of the crossing holds the trucks
 ALERT_TYPES = ("price_spike", "price_disparity", "supply_gap", "route_disruption", "harvest_unshipped")
 _OFFSET = re.compile(r"^([+-])(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?$")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
@@ -121,7 +122,8 @@ def default_expectations(scenario: Scenario, reference: ReferenceData) -> tuple[
     """What each kind of disruption should make the detectors say, in the simulated world."""
     kind = scenario.kind
     if kind == "ferry_closure":
-        expected = [Expectation("route_disruption", None, "checkpoint", scenario.checkpoint or "bakauheni_port")]
+        # Trucks wait in Bakauheni port: they are overdue at the next checkpoint, the crossing itself.
+        expected = [Expectation("route_disruption", None, "checkpoint", "ferry_crossing")]
         # Half a day without arrivals empties enough of Cipinang's stock to be a supply gap.
         if scenario.end - scenario.onset >= timedelta(hours=12):
             expected.append(Expectation("supply_gap", "beras", "destination", "pibc"))
@@ -237,6 +239,8 @@ def _parse_one(raw: Mapping[str, Any], start: datetime, ref: ReferenceData, labe
 
     if kind == "ferry_closure":
         checkpoint = code("checkpoint", ref.checkpoint, default="bakauheni_port")
+        if checkpoint not in CLOSABLE:
+            raise ScenarioError(f"{label}.checkpoint: a ferry closure holds trucks at {' or '.join(CLOSABLE)}")
         end = onset + timedelta(hours=number("hours"))
     elif kind == "harvest_failure":
         regency = code("regency", ref.regency)

@@ -35,12 +35,13 @@ HARVEST_SEASON: Mapping[str, tuple[float, ...]] = {
 # year). Rice is stored at mills, so the year's harvest just covers the year's shipments and the
 # stock carries the lean months; perishables must cover demand in their weakest month.
 HARVEST_COVER: Mapping[str, float] = {
-    "beras": 1.04,
-    "cabai_merah": 1.5,
-    "pisang": 1.35,
-    "nanas": 1.35,
-    "singkong": 1.35,
-}
+    "beras": 1.04, "cabai_merah": 1.4, "pisang": 1.12, "nanas": 1.18, "singkong": 1.25,
+}  # fmt: skip
+# Rice keeps (milled, in store); the rest is perishable: what is left on a harvest's last day is
+# shipped anyway (sold off), and a surplus at the market moves on to other markets.
+STORABLE = frozenset({"beras"})
+MIN_CLEARANCE_KG = 500
+PRODUCE_SURPLUS_OUTFLOW = 0.5  # share of the stock above target that leaves each day
 # Days from harvest until the produce can ship, and until it must have shipped (rice: drying and
 # milling, then stored; perishables: days).
 AVAILABILITY_DAYS: Mapping[str, tuple[int, int]] = {

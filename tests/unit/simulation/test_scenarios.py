@@ -62,12 +62,14 @@ def test_ferry_closure_holds_trucks_at_bakauheni_and_stops_arrivals_in_jakarta()
     assert arrivals(items, *quiet) == 0
     truth = [item.line for item in with_truth if isinstance(item, GroundTruth)]
     assert [(t["expected_alert_type"], t["alert_subject"]) for t in truth] == [
-        ("route_disruption", "route_disruption:bakauheni_port"),
+        ("route_disruption", "route_disruption:ferry_crossing"),
         ("supply_gap", "supply_gap:beras:pibc"),
     ]
     assert truth[0]["onset"] == onset.isoformat() and truth[0]["end"] == end.isoformat()
     assert truth[0]["scenario"] == "closure" and truth[0]["kind"] == "ferry_closure"
-    assert truth[0]["subject"] == {"commodity": None, "place_kind": "checkpoint", "place_code": "bakauheni_port"}
+    # held in Bakauheni port, the trucks are overdue at the crossing: the processor's route subject
+    assert truth[0]["subject"] == {"commodity": None, "place_kind": "checkpoint", "place_code": "ferry_crossing"}
+    assert truth[0]["parameters"]["checkpoint"] == "bakauheni_port"
 
 
 def prices(items, key):

@@ -185,3 +185,17 @@ def test_lebaran_raises_jakarta_rice_demand_and_prices():
         return statistics.mean(e.payload.price_idr for e in items if e.payload.kafka_key() == key)
 
     assert mean_price(peak, "bawang_merah:prov_31") > 1.05 * mean_price(before, "bawang_merah:prov_31")
+
+
+def test_harvests_reported_for_the_jakarta_trade_ship_within_their_window(fortnight):
+    """In normal times no harvest lot is left mostly unshipped (what a harvest_unshipped alert means)."""
+    lots, shipped = {}, defaultdict(float)
+    for e in fortnight:
+        if e.event_type == "HarvestReported":
+            lots[e.payload.harvest_id] = e.payload
+        elif e.event_type == "ShipmentDispatched" and e.payload.harvest_id:
+            shipped[e.payload.harvest_id] += e.payload.quantity_kg
+    closed = [lot for lot in lots.values() if lot.expected_available_until < (START + timedelta(days=14)).date()]
+    assert len(closed) > 100
+    late = [lot for lot in closed if shipped[lot.harvest_id] < 0.7 * lot.quantity_kg]
+    assert late == []
