@@ -1,6 +1,6 @@
 """Micro-benchmarks of the detectors' per-event cost (`make bench` prints them; no timed tests).
 
-.venv/bin/python -m pantau.detect.bench [N]
+.venv/bin/python -m tests.benchmarks.bench_detect [N]   (or: make bench)
 """
 
 from __future__ import annotations
@@ -92,8 +92,8 @@ def bench_price_detector(n: int = 200_000, repeats: int = 3) -> dict[str, float]
     }
 
 
-def main(argv: list[str]) -> None:
-    n = int(argv[1]) if len(argv) > 1 else 200_000
+def main(argv: list[str] | None = None) -> None:
+    n = int(argv[0]) if argv else 200_000
     figures = bench_price_detector(n)
     print(
         f"price detector: {figures['step_events_per_s']:,.0f} events/s step_price "
@@ -104,4 +104,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv)
+    main(sys.argv[1:])
