@@ -44,7 +44,6 @@ from pantau.simulation.world import Flow, PriceSeries, TruckKind, World
 
 SOURCE = "simulator"
 WARMUP = timedelta(days=1)
-SUPPLY_WINDOW_DAYS = 30
 # Jakarta prices rise with a demand surge by this share of the extra demand (ramped over 3 days).
 DEMAND_SURGE_PRICE_PASS = 0.25
 DEMAND_SURGE_RAMP_DAYS = 3.0
@@ -172,7 +171,7 @@ class Simulation:
                     self._regency_stock[(regency, commodity)] = [_Batch(None, share * requirement * days, first, None)]
             if self.world.harvested(commodity):
                 normal = requirement * w.HARVEST_COVER[commodity]
-                for back in range(1, SUPPLY_WINDOW_DAYS + 1):
+                for back in range(1, max(w.SUPPLY_WINDOW_DAYS.values()) + 1):
                     day = first - timedelta(days=back)
                     self._harvest_actual[(commodity, day)] = normal * self.world.season_weight(commodity, day)
 
@@ -527,24 +526,21 @@ class Simulation:
 
     def _noise_sd(self, commodity: str) -> float:
         """Stationary sd of the log-price noise whose 7-day change has the commodity's p95."""
-        p95 = self.reference.commodity(commodity).price_change_7d.p95_pct / 100.0
+        p95 = self.reference.commodity(commodity).price_change_7d.p95_pct / 100.0 * w.NOISE_SHARE_OF_P95
         phi = w.NOISE_PERSISTENCE
         return p95 / (1.96 * math.sqrt(2.0 * (1.0 - phi**7)))
 
     def _lampung_supply_factor(self, commodity: str, day: date) -> float:
-        """Price factor from the harvest of the last 30 days against that of the months the base
-        prices come from."""
+        """Price factor from the recent harvest against that of the months the base prices come from."""
         elasticity = w.LAMPUNG_SUPPLY_ELASTICITY.get(commodity)
         if elasticity is None or not self.world.harvested(commodity):
             return 1.0
+        window = w.SUPPLY_WINDOW_DAYS[commodity]
         normal = (
-            self.world.requirement(commodity) * w.HARVEST_COVER[commodity] * SUPPLY_WINDOW_DAYS
+            self.world.requirement(commodity) * w.HARVEST_COVER[commodity] * window
             * self.world.calibration_weight(commodity)
         )  # fmt: skip
-        recent = sum(
-            self._harvest_actual.get((commodity, day - timedelta(days=k)), 0.0)
-            for k in range(1, SUPPLY_WINDOW_DAYS + 1)
-        )
+        recent = sum(self._harvest_actual.get((commodity, day - timedelta(days=k)), 0.0) for k in range(1, window + 1))
         return _clip(max(recent / normal, 0.05) ** -elasticity, *w.SUPPLY_FACTOR_RANGE)
 
     def _jakarta_factor(self, commodity: str, day: date) -> float:

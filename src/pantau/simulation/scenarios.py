@@ -127,6 +127,13 @@ def default_expectations(scenario: Scenario, reference: ReferenceData) -> tuple[
         # Half a day without arrivals empties enough of Cipinang's stock to be a supply gap.
         if scenario.end - scenario.onset >= timedelta(hours=12):
             expected.append(Expectation("supply_gap", "beras", "destination", "pibc"))
+        # A day and a half without arrivals drains Cipinang enough to lift Jakarta's rice prices.
+        if scenario.end - scenario.onset >= timedelta(hours=36):
+            expected += [
+                Expectation("price_spike", "beras", _place_kind(series.market.kind), series.market.code)
+                for series in World(reference).price_series
+                if series.commodity == "beras" and series.side == "jakarta"
+            ]
         return tuple(expected)
     if kind == "harvest_failure":
         # One regency's failure is absorbed by the mills' stocks and the other regencies: Jakarta's

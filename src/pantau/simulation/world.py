@@ -143,11 +143,13 @@ WHOLESALE_FACTOR: Mapping[str, float] = {
 JAKARTA_WHOLESALE_BASE: Mapping[str, float] = {"pisang": 8_000, "nanas": 7_000, "singkong": 4_000}
 # Elasticity of price to supply: Lampung prices to the harvest of the last 30 days (relative to
 # normal), Jakarta prices to the destination stock (relative to its target).
-LAMPUNG_SUPPLY_ELASTICITY: Mapping[str, float] = {"beras": 0.04, "cabai_merah": 0.5}
+LAMPUNG_SUPPLY_ELASTICITY: Mapping[str, float] = {"beras": 0.025, "cabai_merah": 0.5}
+# Days of harvest the Lampung price looks back over: mills' stocks smooth rice, chilli is sold fresh.
+SUPPLY_WINDOW_DAYS: Mapping[str, int] = {"beras": 60, "cabai_merah": 30}
 # The months of the base prices above (Dec-Feb): the supply factor is 1 at their harvest level.
 CALIBRATION_MONTHS = (12, 1, 2)
 JAKARTA_STOCK_ELASTICITY: Mapping[str, float] = {"beras": 0.15}
-DEFAULT_STOCK_ELASTICITY = 0.3
+DEFAULT_STOCK_ELASTICITY = 0.15
 SUPPLY_FACTOR_RANGE = (0.85, 1.25)
 # Day-to-day noise: AR(1) in log price, sized so that the 7-day change's 95th percentile is the
 # commodity's price_change_7d.p95_pct from commodities.v1.json. Most of it is shared by every
@@ -155,20 +157,28 @@ SUPPLY_FACTOR_RANGE = (0.85, 1.25)
 NOISE_PERSISTENCE = 0.9
 LOCAL_NOISE_PERSISTENCE = 0.7
 LOCAL_NOISE_SHARE = 0.15  # of the variance
+# The reference p95 is that of the whole real series (seasons, holidays and supply included); the
+# noise takes this share of it, the simulated seasons, holidays and supply the rest.
+NOISE_SHARE_OF_P95 = 0.7
 # Retail prices are a little higher at weekends (Sat, Sun).
 WEEKEND_RETAIL_FACTOR = 1.003
 # Peak price uplift on a holiday (reached 3 days before, held to 3 days after, ramped up over the
-# holiday's demand_window_days, faded over half of it). Simulation figures, of the size PIHPS shows.
+# holiday's demand_window_days, faded over half of it): the median effect PIHPS shows over 32
+# provinces and the holidays of 2022-2025 (the figures pantau.detect.calendar measured), plus 1 %
+# for rice before Lebaran; the rest of rice's Lebaran pattern comes from Jakarta's demand and stock.
 HOLIDAY_UPLIFT: Mapping[str, Mapping[str, float]] = {
     "idul_fitri": {
-        "beras": 0.02, "daging_ayam": 0.05, "daging_sapi": 0.04, "telur_ayam": 0.03, "bawang_merah": 0.10,
-        "bawang_putih": 0.04, "cabai_merah": 0.08, "cabai_rawit": 0.08, "minyak_goreng": 0.01,
+        "beras": 0.01, "daging_ayam": 0.03, "daging_sapi": 0.02, "telur_ayam": 0.02, "bawang_merah": 0.10,
+        "bawang_putih": 0.04, "gula_pasir": 0.005,
+    },
+    "ramadan_start": {
+        "daging_ayam": 0.02, "telur_ayam": 0.04, "cabai_merah": 0.095, "cabai_rawit": 0.10, "minyak_goreng": 0.01,
         "gula_pasir": 0.01,
     },
-    "ramadan_start": {"daging_ayam": 0.02, "telur_ayam": 0.04, "cabai_merah": 0.06, "cabai_rawit": 0.06},
-    "idul_adha": {"daging_sapi": 0.03, "cabai_merah": 0.05},
-    "natal": {"daging_ayam": 0.04, "telur_ayam": 0.04},
-    "tahun_baru": {"daging_ayam": 0.04, "telur_ayam": 0.04},
+    "idul_adha": {"cabai_merah": 0.10, "cabai_rawit": 0.10},
+    "natal": {"daging_ayam": 0.045, "telur_ayam": 0.05, "cabai_merah": 0.04, "cabai_rawit": 0.10},
+    "tahun_baru": {"daging_ayam": 0.05, "telur_ayam": 0.045, "cabai_merah": 0.03, "cabai_rawit": 0.10},
+    "imlek": {"gula_pasir": 0.015},
 }  # fmt: skip
 # Jakarta demand around Lebaran: up to +12 % in the weeks before, then the city empties (mudik).
 LEBARAN_DEMAND_PEAK = 0.12
