@@ -65,6 +65,7 @@ class Sink:
         self._next_lag_report = 0.0
         self._next_liveness_check = 0.0
         self._committed: dict[TopicPartition, int] = {}
+        self._lag_reported: set[TopicPartition] = set()
         self.consumer = KafkaConsumer(
             bootstrap_servers=settings.kafka_bootstrap_servers,
             group_id=group_id,
@@ -355,6 +356,9 @@ class Sink:
             return
         self._next_lag_report = now + LAG_REPORT_INTERVAL_S
         assignment = list(self.consumer.assignment())
+        for gone in self._lag_reported - set(assignment):  # revoked by a rebalance: another sink reports it
+            CONSUMER_LAG.remove(gone.topic, str(gone.partition))
+        self._lag_reported = set(assignment)
         if not assignment:
             return
         try:

@@ -222,6 +222,19 @@ def test_daily_rollups_count_by_wib_day(migrated):
     assert arrivals == [(datetime(2026, 3, 4).date(), 2, 14000.0)]
 
 
+def test_rollup_counts_only_the_new_rows_of_a_batch_read_again_after_a_crash(migrated):
+    source = unique_source()
+    events = [price(source, at=datetime(2026, 3, 4, tzinfo=UTC) + timedelta(minutes=i), price_idr=10_000 + i)
+              for i in range(100)]
+    write(migrated, events[:60])  # stored before the crash
+    assert write(migrated, events) == {"price_observations": 40}  # the whole batch again, after the restart
+    with connect(migrated) as conn:
+        row = conn.execute(
+            "SELECT observations, min_price_idr, max_price_idr, avg_price_idr FROM price_daily"
+        ).fetchone()
+    assert row == (100, 10_000.0, 10_099.0, 10_049.5)
+
+
 def test_a_row_the_database_refuses_is_isolated_and_the_others_are_stored(migrated):
     source = unique_source()
     good = [price(source, at=datetime(2026, 3, 4, tzinfo=UTC) + timedelta(minutes=i)) for i in range(300)]
