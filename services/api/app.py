@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 import psycopg
 import structlog
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
@@ -16,6 +16,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from pantau.contracts import ALERT_TOPIC
 from pantau.settings import Settings
 from pantau.subscriptions.ratelimit import RateLimiter
+from services.api.deps import known_query_parameters
 from services.api.metrics import HttpMetricsMiddleware
 from services.api.routes import admin, alerts, deliveries, prices, reference, subscriptions, supply
 from services.api.stream import AlertHub
@@ -68,6 +69,7 @@ def create_app(settings: Settings, *, alert_topic: str = ALERT_TOPIC) -> FastAPI
         version="1.0.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        dependencies=[Depends(known_query_parameters)],
     )
     app.state.settings = settings
     app.state.rate_limiter = RateLimiter(settings.api_rate_limit_per_minute)
@@ -86,6 +88,12 @@ def create_app(settings: Settings, *, alert_topic: str = ALERT_TOPIC) -> FastAPI
             {"detail": "the database is not answering; retry shortly"}, status_code=503, headers={"Retry-After": "5"}
         )
 
+    @app.exception_handler(psycopg.DataError)
+    async def value_the_database_refuses(request: Request, exc: psycopg.DataError) -> JSONResponse:
+        # Inputs are validated before they reach SQL; this answers what slips through (e.g. a NUL
+        # inside a cursor) as the client's mistake rather than a 500.
+        return JSONResponse({"detail": f"a value in the request cannot be stored or compared: {exc}"}, 422)
+
     @app.get("/healthz", include_in_schema=False)
     async def healthz(request: Request) -> JSONResponse:
         database = "ok"
@@ -94,8 +102,11 @@ def create_app(settings: Settings, *, alert_topic: str = ALERT_TOPIC) -> FastAPI
                 await conn.execute("SELECT 1")
         except (PoolTimeout, psycopg.Error) as exc:
             database = f"down: {exc.__class__.__name__}"
-        body = {"status": "ok" if database == "ok" else "down", "database": database,
-                "alert_stream": request.app.state.alert_hub.state}
+        body = {
+            "status": "ok" if database == "ok" else "down",
+            "database": database,
+            "alert_stream": request.app.state.alert_hub.state,
+        }
         return JSONResponse(body, status_code=200 if database == "ok" else 503)
 
     @app.get("/metrics", include_in_schema=False)

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from psycopg import AsyncConnection
 
@@ -89,3 +90,33 @@ async def require_admin(
     if credentials is None or not hmac.compare_digest(credentials.credentials.encode(), token.encode()):
         raise _unauthorized("this route needs the ADMIN_TOKEN: `Authorization: Bearer <token>`")
     _limit(request, "admin")
+
+
+class PublicRoute(APIRoute):
+    """A read that anyone may call: a key only moves the rate limit from the address to the key.
+    Its OpenAPI security lists `{}` beside ApiKey, which says the key is optional."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        extra = dict(kwargs.get("openapi_extra") or {})  # type: ignore[call-overload]
+        extra["security"] = [*extra.get("security", []), {}]
+        kwargs["openapi_extra"] = extra
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+
+def _query_names(dependant: object) -> set[str]:
+    names = {field.alias for field in getattr(dependant, "query_params", [])}
+    for inner in getattr(dependant, "dependencies", []):
+        names |= _query_names(inner)
+    return names
+
+
+async def known_query_parameters(request: Request) -> None:
+    """A misspelt filter (`comodity=beras`) would otherwise be ignored and answer everything."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    allowed = _query_names(dependant)
+    unknown = sorted(set(request.query_params) - allowed)
+    if unknown:
+        raise HTTPException(422, f"unknown query parameter(s) {unknown}; this route takes {sorted(allowed)}")

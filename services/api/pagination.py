@@ -13,8 +13,9 @@ from fastapi import HTTPException, Request
 
 
 def encode_cursor(*values: Any) -> str:
-    plain = [v.isoformat() if isinstance(v, datetime) else str(v) if not isinstance(v, int | float) else v
-             for v in values]
+    plain = [
+        v.isoformat() if isinstance(v, datetime) else str(v) if not isinstance(v, int | float) else v for v in values
+    ]
     return base64.urlsafe_b64encode(orjson.dumps(plain)).decode().rstrip("=")
 
 

@@ -4,6 +4,7 @@ from Monday) and keyset pages over a query's sort key."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,11 +13,12 @@ from typing import Annotated, Any, Literal
 from fastapi import HTTPException, Query, Request
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
-from pydantic import AfterValidator, AwareDatetime
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field
 
 from pantau.reference import UnknownCodeError, load_reference
+from pantau.subscriptions.places import province_codes
 from services.api.pagination import cursor_datetime, decode_cursor, encode_cursor, next_link
-from services.api.schemas import CommodityCode, PlaceCode
+from services.api.schemas import CommodityCode, PlaceCode, listed
 
 
 def _known_market(code: str) -> str:
@@ -43,9 +45,23 @@ def _known_province(code: str) -> str:
     return code
 
 
-MarketCode = Annotated[str, AfterValidator(_known_market)]
-DestinationCode = Annotated[str, AfterValidator(_known_destination)]
-ProvinceCode = Annotated[str, AfterValidator(_known_province)]
+def _market_codes() -> list[str]:
+    return [m.code for m in load_reference().markets]
+
+
+def _destination_codes() -> list[str]:
+    return [m.code for m in load_reference().supply_destinations]
+
+
+def _province_codes() -> list[str]:
+    return sorted(province_codes(load_reference()))
+
+
+MarketCode = Annotated[str, Field(json_schema_extra=listed(_market_codes)), AfterValidator(_known_market)]
+DestinationCode = Annotated[
+    str, Field(json_schema_extra=listed(_destination_codes)), AfterValidator(_known_destination)
+]
+ProvinceCode = Annotated[str, Field(json_schema_extra=listed(_province_codes)), AfterValidator(_known_province)]
 
 CommodityFilter = Annotated[CommodityCode | None, Query(description="commodity code, e.g. beras")]
 RequiredCommodity = Annotated[CommodityCode, Query(description="commodity code, e.g. beras")]
@@ -56,8 +72,19 @@ PlaceFilter = Annotated[
     PlaceCode | None,
     Query(description="market, checkpoint, regency or BPS province code (a province includes its places)"),
 ]
-From = Annotated[AwareDatetime | None, Query(alias="from", description="ISO 8601 with offset, inclusive")]
-To = Annotated[AwareDatetime | None, Query(alias="to", description="ISO 8601 with offset, exclusive")]
+_ISO_WITH_OFFSET = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})")
+
+
+def _iso_with_offset(value: object) -> object:
+    # pydantic alone would also take a bare number (Unix seconds) or a time without its offset.
+    if not isinstance(value, str) or not _ISO_WITH_OFFSET.fullmatch(value):
+        raise ValueError(f"{value!r} is not an ISO 8601 time with its offset, e.g. 2026-03-04T08:00:00+07:00")
+    return value
+
+
+Instant = Annotated[AwareDatetime, BeforeValidator(_iso_with_offset)]
+From = Annotated[Instant | None, Query(alias="from", description="ISO 8601 with offset, inclusive")]
+To = Annotated[Instant | None, Query(alias="to", description="ISO 8601 with offset, exclusive")]
 Limit = Annotated[int, Query(ge=1, le=1000, description="items per page")]
 Cursor = Annotated[str | None, Query(max_length=500, description="from the previous page's `next`")]
 Bucket = Literal["hour", "day", "week"]
@@ -133,10 +160,7 @@ async def fetch_page(
 ) -> tuple[list[dict], str | None]:
     """Rows of `inner_sql` after the cursor, ordered by the key, and the next page's URL."""
     condition, cursor_params = key.after(cursor)
-    sql = (
-        f"SELECT * FROM ({inner_sql}) AS page WHERE {condition}"
-        f" ORDER BY {key.order_by} LIMIT %(page_limit)s"
-    )
+    sql = f"SELECT * FROM ({inner_sql}) AS page WHERE {condition} ORDER BY {key.order_by} LIMIT %(page_limit)s"
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(sql, {**params, **cursor_params, "page_limit": limit + 1})
         rows = await cur.fetchall()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
@@ -19,7 +20,7 @@ from pydantic import (
 
 from pantau.contracts import to_wib
 from pantau.reference import UnknownCodeError, load_reference
-from pantau.subscriptions.places import is_known_place
+from pantau.subscriptions.places import is_known_place, province_codes
 
 AlertType = Literal["price_spike", "price_disparity", "supply_gap", "route_disruption", "harvest_unshipped"]
 Severity = Literal["normal", "watch", "alert", "crisis"]
@@ -30,6 +31,10 @@ Wib = Annotated[
     PlainSerializer(lambda value: to_wib(value).isoformat(), return_type=str, when_used="json"),
     WithJsonSchema({"type": "string", "format": "date-time", "example": "2026-03-04T08:00:00+07:00"}),
 ]
+
+
+# PostgreSQL text cannot hold NUL; refuse it at the door with a 422 instead of failing in the database.
+NO_NUL = r"^[^\x00]*$"
 
 
 class Model(BaseModel):
@@ -68,15 +73,37 @@ def _known_place(code: str) -> str:
     return code
 
 
-CommodityCode = Annotated[str, Field(max_length=64), AfterValidator(_known_commodity)]
-PlaceCode = Annotated[str, Field(max_length=64), AfterValidator(_known_place)]
+def commodity_codes() -> list[str]:
+    return [c.code for c in load_reference().commodities]
+
+
+def place_codes() -> list[str]:
+    ref = load_reference()
+    codes = [m.code for m in ref.markets] + [c.code for c in ref.checkpoints] + [r.code for r in ref.regencies]
+    return codes + sorted(province_codes(ref))
+
+
+def listed(codes: Callable[[], list[str]]) -> Callable[[dict[str, Any]], None]:
+    """JSON-schema hook: the valid codes as an enum, read from the reference data when the OpenAPI
+    document is built (not at import)."""
+
+    def add_enum(schema: dict[str, Any]) -> None:
+        schema["enum"] = codes()
+
+    return add_enum
+
+
+CommodityCode = Annotated[
+    str, Field(max_length=64, json_schema_extra=listed(commodity_codes)), AfterValidator(_known_commodity)
+]
+PlaceCode = Annotated[str, Field(max_length=64, json_schema_extra=listed(place_codes)), AfterValidator(_known_place)]
 
 
 # --- API keys --------------------------------------------------------------------------------------
 
 
 class KeyIn(Model):
-    name: str = Field(min_length=1, max_length=200, examples=["PT Sumber Pangan Jaya"])
+    name: str = Field(min_length=1, max_length=200, pattern=NO_NUL, examples=["PT Sumber Pangan Jaya"])
 
     @field_validator("name")
     @classmethod
@@ -104,7 +131,7 @@ WebhookUrl = Annotated[HttpUrl, Field(description="http or https URL that receiv
 
 class SubscriptionIn(Model):
     webhook_url: WebhookUrl
-    description: str | None = Field(None, max_length=200)
+    description: str | None = Field(None, max_length=200, pattern=NO_NUL)
     alert_types: list[AlertType] = Field(default_factory=list, max_length=5, description="empty: every type")
     commodities: list[CommodityCode] = Field(default_factory=list, max_length=50, description="empty: all")
     places: list[PlaceCode] = Field(
@@ -117,12 +144,14 @@ class SubscriptionIn(Model):
 
 
 class SubscriptionPatch(Model):
-    webhook_url: WebhookUrl | None = None
-    description: str | None = Field(None, max_length=200)
-    alert_types: list[AlertType] | None = Field(None, max_length=5)
-    commodities: list[CommodityCode] | None = Field(None, max_length=50)
-    places: list[PlaceCode] | None = Field(None, max_length=50)
-    min_severity: RaisedSeverity | None = None
+    """Fields left out stay as they are; only `description` can be cleared with null."""
+
+    webhook_url: WebhookUrl = Field(None)  # type: ignore[assignment]  # absent: unchanged
+    description: str | None = Field(None, max_length=200, pattern=NO_NUL)
+    alert_types: list[AlertType] = Field(None, max_length=5)  # type: ignore[assignment]
+    commodities: list[CommodityCode] = Field(None, max_length=50)  # type: ignore[assignment]
+    places: list[PlaceCode] = Field(None, max_length=50)  # type: ignore[assignment]
+    min_severity: RaisedSeverity = Field(None)  # type: ignore[assignment]
 
 
 class SubscriptionOut(Model):
@@ -176,3 +205,17 @@ class AttemptOut(Model):
 class DeliveryDetail(DeliveryOut):
     event: dict[str, Any] = Field(description="the alert event as sent (the body of the POST)")
     attempt_log: list[AttemptOut]
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the error answers a route gives, all {"detail": ...}."""
+    meaning = {
+        400: "the body could not be read as JSON",
+        401: "no API key, or not a valid one (WWW-Authenticate: Bearer)",
+        404: "not found, or not this key's",
+        409: "conflicts with the current state",
+        422: "a parameter or the body is not valid; `detail` says which and why",
+        429: "rate limit exceeded; retry after the Retry-After header's seconds",
+        503: "the database is not answering; retry after the Retry-After header's seconds",
+    }
+    return {code: {"model": ErrorBody, "description": meaning[code]} for code in codes}

@@ -29,6 +29,7 @@ from pantau.subscriptions import store
 from pantau.subscriptions.matching import matches
 from pantau.subscriptions.places import alert_facts
 from services.api.deps import CallerKey, rate_limited
+from services.api.schemas import errors
 
 log = structlog.get_logger(__name__)
 
@@ -148,7 +149,7 @@ router = APIRouter(tags=["alerts"])
     "/v1/alerts/stream",
     dependencies=[Depends(rate_limited)],
     response_class=EventSourceResponse,
-    responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}},
+    responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}, **errors(401, 429, 503)},
 )
 async def alert_stream(request: Request, key: CallerKey) -> EventSourceResponse:
     """Server-Sent Events of the alert lifecycle events matching the key's subscriptions, live.

@@ -7,11 +7,10 @@ from prometheus_client import Counter, Gauge, Histogram
 from pantau.metrics import LATENCY_BUCKETS
 
 # outcome: delivered | http_error | timeout | connection_error
-WEBHOOK_DELIVERIES = Counter(
-    "pantau_webhook_deliveries_total", "Webhook delivery attempts, by outcome.", ["outcome"]
-)
+WEBHOOK_DELIVERIES = Counter("pantau_webhook_deliveries_total", "Webhook delivery attempts, by outcome.", ["outcome"])
 WEBHOOK_DELIVERY_SECONDS = Histogram(
-    "pantau_webhook_delivery_seconds", "Duration of one webhook POST, until the answer or the error.",
+    "pantau_webhook_delivery_seconds",
+    "Duration of one webhook POST, until the answer or the error.",
     buckets=LATENCY_BUCKETS,
 )
 WEBHOOK_PENDING = Gauge(

@@ -223,9 +223,7 @@ class Dispatcher:
         )
         event = new_event(payload, occurred_at=datetime.now(UTC), source="dispatcher")
         if self._deadletter_producer is None:
-            self._deadletter_producer = await asyncio.to_thread(
-                EventProducer, self.settings, "pantau-dispatcher"
-            )
+            self._deadletter_producer = await asyncio.to_thread(EventProducer, self.settings, "pantau-dispatcher")
         producer = self._deadletter_producer
 
         def send() -> None:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Path, status
 
 from pantau.subscriptions import store
 from services.api.deps import Connection, require_admin
-from services.api.schemas import KeyCreated, KeyIn, KeyOut
+from services.api.schemas import KeyCreated, KeyIn, KeyOut, errors
 
-router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require_admin)])
+router = APIRouter(
+    prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require_admin)], responses=errors(400, 401, 422, 429, 503)
+)
 
 
 @router.post("/keys", status_code=status.HTTP_201_CREATED, response_model=KeyCreated)
@@ -23,8 +27,8 @@ async def list_keys(conn: Connection) -> list[KeyOut]:
     return [KeyOut(**key.__dict__) for key in await store.list_keys(conn)]
 
 
-@router.delete("/keys/{key_id}", response_model=KeyOut)
-async def revoke_key(key_id: str, conn: Connection) -> KeyOut:
+@router.delete("/keys/{key_id}", response_model=KeyOut, responses=errors(404))
+async def revoke_key(key_id: Annotated[str, Path(pattern=r"^[0-9a-f]{12}$")], conn: Connection) -> KeyOut:
     """Revoke a key: it stops authenticating and its subscriptions stop receiving alerts."""
     key = await store.revoke_key(conn, key_id)
     if key is None:

@@ -12,12 +12,18 @@ from pydantic import Field
 
 from pantau.reference import load_reference
 from pantau.subscriptions.places import places_within
-from services.api.deps import Connection, rate_limited
+from services.api.deps import Connection, PublicRoute, rate_limited
 from services.api.query import CommodityFilter, Cursor, From, Limit, PlaceFilter, SortKey, To, check_range, fetch_page
-from services.api.schemas import AlertType, Model, Page, Severity, Wib
+from services.api.schemas import AlertType, Model, Page, Severity, Wib, errors
 from services.api.tables import CSV_RESPONSE, Format, csv_response, wants_csv
 
-router = APIRouter(prefix="/v1/alerts", tags=["alerts"], dependencies=[Depends(rate_limited)])
+router = APIRouter(
+    prefix="/v1/alerts",
+    tags=["alerts"],
+    dependencies=[Depends(rate_limited)],
+    route_class=PublicRoute,
+    responses=errors(401, 422, 429, 503),
+)
 
 
 class PlaceOut(Model):
@@ -138,7 +144,7 @@ async def list_alerts(
     return Page(items=items, next=next_url)
 
 
-@router.get("/{alert_id}", response_model=AlertDetail)
+@router.get("/{alert_id}", response_model=AlertDetail, responses=errors(404))
 async def get_alert(alert_id: uuid.UUID, conn: Connection) -> AlertDetail:
     """One alert: its current state and every lifecycle event with its evidence."""
     async with conn.cursor(row_factory=dict_row) as cur:

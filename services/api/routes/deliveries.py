@@ -11,9 +11,14 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from pantau.subscriptions import store
 from services.api.deps import CallerKey, Connection, rate_limited
 from services.api.pagination import cursor_datetime, decode_cursor, encode_cursor, next_link
-from services.api.schemas import DeliveryDetail, DeliveryOut, DeliveryStatus, Page
+from services.api.schemas import DeliveryDetail, DeliveryOut, DeliveryStatus, Page, errors
 
-router = APIRouter(prefix="/v1/deliveries", tags=["subscriptions"], dependencies=[Depends(rate_limited)])
+router = APIRouter(
+    prefix="/v1/deliveries",
+    tags=["subscriptions"],
+    dependencies=[Depends(rate_limited)],
+    responses=errors(401, 422, 429, 503),
+)
 
 
 def _not_found(delivery_id: uuid.UUID) -> HTTPException:
@@ -54,7 +59,7 @@ async def list_deliveries(
     return Page(items=[_out(r) for r in rows], next=next_link(request, next_cursor))
 
 
-@router.get("/{delivery_id}", response_model=DeliveryDetail)
+@router.get("/{delivery_id}", response_model=DeliveryDetail, responses=errors(404))
 async def get_delivery(delivery_id: uuid.UUID, key: CallerKey, conn: Connection) -> DeliveryDetail:
     """One delivery with the event sent and every attempt (status code or error, duration)."""
     row = await store.get_delivery(conn, key.key_id, delivery_id)
@@ -63,7 +68,12 @@ async def get_delivery(delivery_id: uuid.UUID, key: CallerKey, conn: Connection)
     return DeliveryDetail(**_out(row).model_dump(), event=row["event"], attempt_log=row["attempt_log"])
 
 
-@router.post("/{delivery_id}/redeliver", status_code=status.HTTP_202_ACCEPTED, response_model=DeliveryOut)
+@router.post(
+    "/{delivery_id}/redeliver",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=DeliveryOut,
+    responses=errors(404, 409),
+)
 async def redeliver(delivery_id: uuid.UUID, key: CallerKey, conn: Connection) -> DeliveryOut:
     """Queue the delivery again (same delivery id, so receivers can deduplicate), behind the
     subscription's other pending deliveries, with a fresh round of DISPATCHER_MAX_ATTEMPTS."""

@@ -7,13 +7,13 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from psycopg.rows import dict_row
 from pydantic import Field
 
 from pantau.contracts import to_wib
 from pantau.reference import load_reference
-from services.api.deps import Connection, rate_limited
+from services.api.deps import Connection, PublicRoute, rate_limited
 from services.api.query import (
     Bucket,
     Cursor,
@@ -31,10 +31,16 @@ from services.api.query import (
     fetch_page,
     has_timescaledb,
 )
-from services.api.schemas import CommodityCode, Model, Page, Wib
+from services.api.schemas import CommodityCode, Model, Page, Wib, errors
 from services.api.tables import CSV_RESPONSE, Format, csv_response, wants_csv
 
-router = APIRouter(prefix="/v1/prices", tags=["prices"], dependencies=[Depends(rate_limited)])
+router = APIRouter(
+    prefix="/v1/prices",
+    tags=["prices"],
+    dependencies=[Depends(rate_limited)],
+    route_class=PublicRoute,
+    responses=errors(401, 422, 429, 503),
+)
 
 PriceLevel = Literal["producer", "wholesale", "retail"]
 
@@ -170,7 +176,7 @@ async def price_history(
     commodity: RequiredCommodity,
     market: MarketFilter = None,
     province: ProvinceFilter = None,
-    quality_grade: Annotated[str | None, Query(max_length=64)] = None,
+    quality_grade: Annotated[str | None, Query(max_length=64, pattern=r"^[a-z][a-z0-9_]*$")] = None,
     price_level: PriceLevel | None = None,
     bucket: Bucket = "day",
     start: From = None,
@@ -184,10 +190,8 @@ async def price_history(
     all of a province's markets together (`province`; without either: every market, one row each).
     Series of different grades or price levels never mix."""
     check_range(start, end)
-    if market and province:
-        raise HTTPException(422, "give `market` or `province`, not both")
     timescale = await has_timescaledb(request, conn)
-    place = "province_code" if province else "market_code"
+    place = "province_code" if province and not market else "market_code"
     conditions = ["commodity = %(commodity)s"]
     params: dict = {"commodity": commodity, **bucket_params(bucket)}
     for column, value in (

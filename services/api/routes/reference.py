@@ -5,11 +5,17 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request, Response
 
 from pantau.reference import Checkpoint, Commodity, Market, Regency, Route, load_reference
-from services.api.deps import rate_limited
-from services.api.schemas import Model
+from services.api.deps import PublicRoute, rate_limited
+from services.api.schemas import Model, errors
 from services.api.tables import CSV_RESPONSE, Format, csv_response, wants_csv
 
-router = APIRouter(prefix="/v1/reference", tags=["reference"], dependencies=[Depends(rate_limited)])
+router = APIRouter(
+    prefix="/v1/reference",
+    tags=["reference"],
+    dependencies=[Depends(rate_limited)],
+    route_class=PublicRoute,
+    responses=errors(401, 422, 429),
+)
 
 
 class CheckpointsOut(Model):

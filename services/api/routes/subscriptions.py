@@ -13,9 +13,21 @@ from pantau.subscriptions.matching import SubscriptionFilter
 from pantau.subscriptions.signing import subscription_secret
 from services.api.deps import CallerKey, Connection, rate_limited
 from services.api.pagination import cursor_datetime, decode_cursor, encode_cursor, next_link
-from services.api.schemas import Page, SubscriptionIn, SubscriptionOut, SubscriptionPatch, SubscriptionWithSecret
+from services.api.schemas import (
+    Page,
+    SubscriptionIn,
+    SubscriptionOut,
+    SubscriptionPatch,
+    SubscriptionWithSecret,
+    errors,
+)
 
-router = APIRouter(prefix="/v1/subscriptions", tags=["subscriptions"], dependencies=[Depends(rate_limited)])
+router = APIRouter(
+    prefix="/v1/subscriptions",
+    tags=["subscriptions"],
+    dependencies=[Depends(rate_limited)],
+    responses=errors(400, 401, 422, 429, 503),
+)
 
 
 def _out(subscription: store.Subscription) -> SubscriptionOut:
@@ -90,7 +102,7 @@ def _uuid_from_cursor(value: object) -> uuid.UUID:
         raise HTTPException(422, "cursor is not valid: pass the `next` link of the previous page unchanged") from None
 
 
-@router.get("/{subscription_id}", response_model=SubscriptionOut)
+@router.get("/{subscription_id}", response_model=SubscriptionOut, responses=errors(404))
 async def get_subscription(subscription_id: uuid.UUID, key: CallerKey, conn: Connection) -> SubscriptionOut:
     subscription = await store.get_subscription(conn, key.key_id, subscription_id)
     if subscription is None:
@@ -98,15 +110,12 @@ async def get_subscription(subscription_id: uuid.UUID, key: CallerKey, conn: Con
     return _out(subscription)
 
 
-@router.patch("/{subscription_id}", response_model=SubscriptionOut)
+@router.patch("/{subscription_id}", response_model=SubscriptionOut, responses=errors(404))
 async def update_subscription(
     subscription_id: uuid.UUID, body: SubscriptionPatch, key: CallerKey, conn: Connection
 ) -> SubscriptionOut:
     """Change the webhook URL, description or filters; fields left out stay as they are."""
     changes = body.model_dump(exclude_unset=True)
-    for field in ("webhook_url", "min_severity", "alert_types", "commodities", "places"):
-        if field in changes and changes[field] is None:
-            raise HTTPException(422, f"{field} cannot be null; leave it out to keep it")
     if "webhook_url" in changes:
         changes["webhook_url"] = str(body.webhook_url)
     for field in ("alert_types", "commodities", "places"):
@@ -118,7 +127,7 @@ async def update_subscription(
     return _out(subscription)
 
 
-@router.post("/{subscription_id}/rotate-secret", response_model=SubscriptionWithSecret)
+@router.post("/{subscription_id}/rotate-secret", response_model=SubscriptionWithSecret, responses=errors(404))
 async def rotate_secret(
     subscription_id: uuid.UUID, request: Request, key: CallerKey, conn: Connection
 ) -> SubscriptionWithSecret:
@@ -129,7 +138,7 @@ async def rotate_secret(
     return _with_secret(request, subscription)
 
 
-@router.delete("/{subscription_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{subscription_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404))
 async def delete_subscription(subscription_id: uuid.UUID, key: CallerKey, conn: Connection) -> Response:
     """Stop deliveries to this webhook; its queued deliveries and delivery log go with it."""
     if not await store.delete_subscription(conn, key.key_id, subscription_id):

@@ -11,7 +11,7 @@ from psycopg.rows import dict_row
 from pydantic import Field
 
 from pantau.reference import UnknownCodeError, load_reference
-from services.api.deps import Connection, rate_limited
+from services.api.deps import Connection, PublicRoute, rate_limited
 from services.api.query import (
     Bucket,
     CommodityFilter,
@@ -27,10 +27,16 @@ from services.api.query import (
     fetch_page,
     has_timescaledb,
 )
-from services.api.schemas import Model, Page, Wib
+from services.api.schemas import Model, Page, Wib, errors
 from services.api.tables import CSV_RESPONSE, Format, csv_response, wants_csv
 
-router = APIRouter(prefix="/v1/supply", tags=["supply"], dependencies=[Depends(rate_limited)])
+router = APIRouter(
+    prefix="/v1/supply",
+    tags=["supply"],
+    dependencies=[Depends(rate_limited)],
+    route_class=PublicRoute,
+    responses=errors(401, 422, 429, 503),
+)
 
 BUCKET_DAYS = {"hour": 1 / 24, "day": 1.0, "week": 7.0}
 # Where a shipment is: its stage, and past which checkpoint (the route's order).
@@ -256,5 +262,3 @@ async def days_of_cover(
             )
         )
     return csv_response(items, DaysOfCover) if wants_csv(request, fmt) else items
-
-

@@ -119,9 +119,7 @@ async def authenticate(conn: AsyncConnection, presented: str) -> ApiKey | None:
 
 async def list_keys(conn: AsyncConnection) -> list[ApiKey]:
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(
-            "SELECT key_id, name, created_at, revoked_at FROM api_keys ORDER BY created_at, key_id"
-        )
+        await cur.execute("SELECT key_id, name, created_at, revoked_at FROM api_keys ORDER BY created_at, key_id")
         return [ApiKey(**row) for row in await cur.fetchall()]
 
 
@@ -182,13 +180,10 @@ async def list_subscriptions(
         return [_subscription(row) for row in await cur.fetchall()]
 
 
-async def get_subscription(
-    conn: AsyncConnection, key_id: str, subscription_id: uuid.UUID
-) -> Subscription | None:
+async def get_subscription(conn: AsyncConnection, key_id: str, subscription_id: uuid.UUID) -> Subscription | None:
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
-            f"SELECT {_SUBSCRIPTION_COLUMNS} FROM subscriptions s"
-            " WHERE s.key_id = %s AND s.subscription_id = %s",
+            f"SELECT {_SUBSCRIPTION_COLUMNS} FROM subscriptions s WHERE s.key_id = %s AND s.subscription_id = %s",
             (key_id, subscription_id),
         )
         row = await cur.fetchone()
@@ -218,9 +213,7 @@ async def update_subscription(
     return _subscription(row) if row else None
 
 
-async def rotate_secret(
-    conn: AsyncConnection, key_id: str, subscription_id: uuid.UUID
-) -> Subscription | None:
+async def rotate_secret(conn: AsyncConnection, key_id: str, subscription_id: uuid.UUID) -> Subscription | None:
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             "UPDATE subscriptions AS s SET secret_version = secret_version + 1, updated_at = now()"
@@ -238,9 +231,7 @@ async def delete_subscription(conn: AsyncConnection, key_id: str, subscription_i
     return cur.rowcount == 1
 
 
-async def live_subscriptions(
-    conn: AsyncConnection, key_ids: Sequence[str] | None = None
-) -> list[Subscription]:
+async def live_subscriptions(conn: AsyncConnection, key_ids: Sequence[str] | None = None) -> list[Subscription]:
     """Subscriptions of keys not revoked (all of them, or those of `key_ids`), for matching."""
     condition, params = "", ()
     if key_ids is not None:
@@ -264,8 +255,7 @@ async def notified(conn: AsyncConnection, alert_ids: Iterable[str]) -> set[tuple
     if not ids:
         return set()
     cur = await conn.execute(
-        "SELECT DISTINCT subscription_id, alert_id::text FROM webhook_deliveries"
-        " WHERE alert_id = ANY(%s::uuid[])",
+        "SELECT DISTINCT subscription_id, alert_id::text FROM webhook_deliveries WHERE alert_id = ANY(%s::uuid[])",
         (ids,),
     )
     return {(row[0], row[1]) for row in await cur.fetchall()}
@@ -279,8 +269,7 @@ async def enqueue(conn: AsyncConnection, deliveries: Sequence[NewDelivery]) -> i
             await cur.execute(
                 "INSERT INTO webhook_deliveries (delivery_id, subscription_id, alert_event_id, alert_id,"
                 " event_type, event) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (delivery_id) DO NOTHING",
-                (d.delivery_id, d.subscription_id, d.alert_event_id, d.alert_id, d.event_type,
-                 Jsonb(d.event)),
+                (d.delivery_id, d.subscription_id, d.alert_event_id, d.alert_id, d.event_type, Jsonb(d.event)),
             )
             added += cur.rowcount
     return added

@@ -22,8 +22,8 @@ def api_settings(database: Settings, kafka_broker: str) -> Settings:
 
 
 @pytest.fixture
-def alert_topic(api_settings: Settings, fresh_topic_name: Callable[[], str]) -> str:
-    return create_topic(api_settings, fresh_topic_name())
+def alert_topic(kafka_settings: Settings, fresh_topic_name: Callable[[], str]) -> str:
+    return create_topic(kafka_settings, fresh_topic_name())
 
 
 @pytest.fixture

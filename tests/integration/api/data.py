@@ -33,9 +33,17 @@ def at(day: int, hour: float) -> datetime:
 
 def price(market: str, province: str, level: str, when: datetime, idr: float, grade: str = "medium"):
     return new_event(
-        PriceObserved(commodity="beras", quality_grade=grade, market_code=market, province_code=province,
-                      price_level=level, unit="kg", price_idr_per_kg=idr),
-        occurred_at=when, source="simulator",
+        PriceObserved(
+            commodity="beras",
+            quality_grade=grade,
+            market_code=market,
+            province_code=province,
+            price_level=level,
+            unit="kg",
+            price_idr_per_kg=idr,
+        ),
+        occurred_at=when,
+        source="simulator",
     )
 
 
@@ -57,31 +65,51 @@ def prices() -> list:
 def _dispatched(shipment: str, hour: float, eta_hour: float, kg: float, plate: str):
     return new_event(
         ShipmentDispatched(
-            shipment_id=shipment, commodity="beras", quantity_kg=kg, origin_regency_code="18.04",
-            destination_code="pibc", vehicle=Vehicle(plate=plate, kind="fuso", capacity_kg=12000),
-            planned_route=[PlannedCheckpoint(checkpoint_code="bakauheni_port", sequence=1,
-                                             planned_at=at(0, hour + 4))],
+            shipment_id=shipment,
+            commodity="beras",
+            quantity_kg=kg,
+            origin_regency_code="18.04",
+            destination_code="pibc",
+            vehicle=Vehicle(plate=plate, kind="fuso", capacity_kg=12000),
+            planned_route=[PlannedCheckpoint(checkpoint_code="bakauheni_port", sequence=1, planned_at=at(0, hour + 4))],
             eta=at(0, eta_hour),
         ),
-        occurred_at=at(0, hour), source="simulator",
+        occurred_at=at(0, hour),
+        source="simulator",
     )
 
 
 def _checkpoint(shipment: str, hour: float, planned: float, eta_hour: float, kg: float):
     return new_event(
         ShipmentCheckpointPassed(
-            shipment_id=shipment, checkpoint_code="bakauheni_port", sequence=1, commodity="beras", quantity_kg=kg,
-            destination_code="pibc", origin_regency_code="18.04", planned_at=at(0, planned), eta=at(0, eta_hour),
+            shipment_id=shipment,
+            checkpoint_code="bakauheni_port",
+            sequence=1,
+            commodity="beras",
+            quantity_kg=kg,
+            destination_code="pibc",
+            origin_regency_code="18.04",
+            planned_at=at(0, planned),
+            eta=at(0, eta_hour),
         ),
-        occurred_at=at(0, hour), source="simulator",
+        occurred_at=at(0, hour),
+        source="simulator",
     )
 
 
 def shipments() -> list:
     arrived = new_event(
-        ShipmentArrived(shipment_id=S1, destination_code="pibc", commodity="beras", quantity_kg=8000,
-                        origin_regency_code="18.04", dispatched_at=at(0, 6), transit_minutes=660),
-        occurred_at=at(0, 17), source="simulator",
+        ShipmentArrived(
+            shipment_id=S1,
+            destination_code="pibc",
+            commodity="beras",
+            quantity_kg=8000,
+            origin_regency_code="18.04",
+            dispatched_at=at(0, 6),
+            transit_minutes=660,
+        ),
+        occurred_at=at(0, 17),
+        source="simulator",
     )
     return [
         _dispatched(S1, 6, 18, 8000, "BE 1234 AB"),
@@ -95,10 +123,15 @@ def shipments() -> list:
 
 def alerts() -> tuple[dict[str, AlertStory], list]:
     spike = AlertStory(commodity="beras", opened_at=at(1, 9))
-    gap = AlertStory(alert_type="supply_gap", commodity="beras", place=("destination", "pibc", "PIBC"),
-                     opened_at=at(3, 9))
-    route = AlertStory(alert_type="route_disruption", commodity=None,
-                       place=("checkpoint", "merak_port", "Pelabuhan Merak"), opened_at=at(4, 9))
+    gap = AlertStory(
+        alert_type="supply_gap", commodity="beras", place=("destination", "pibc", "PIBC"), opened_at=at(3, 9)
+    )
+    route = AlertStory(
+        alert_type="route_disruption",
+        commodity=None,
+        place=("checkpoint", "merak_port", "Pelabuhan Merak"),
+        opened_at=at(4, 9),
+    )
     events = [
         spike.opened("alert"),
         spike.updated("crisis", at(2, 9)),

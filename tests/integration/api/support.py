@@ -112,8 +112,9 @@ class AlertStory:
             affected_volume_kg=None,
             evidence=Evidence(
                 signals=[
-                    Signal(name="change_7d_pct", value=5.0, threshold=3.2, baseline=12350.0, window="7d",
-                           severity=severity)
+                    Signal(
+                        name="change_7d_pct", value=5.0, threshold=3.2, baseline=12350.0, window="7d", severity=severity
+                    )
                 ],
                 details={"price_idr_per_kg": 12850},
             ),
@@ -271,8 +272,9 @@ class ApiServer:
     def __init__(self, settings: Settings, alert_topic: str) -> None:
         self.app = create_app(settings, alert_topic=alert_topic)
         self.port = free_port()
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_config=None, lifespan="on",
-                                timeout_graceful_shutdown=2)
+        config = uvicorn.Config(
+            self.app, host="127.0.0.1", port=self.port, log_config=None, lifespan="on", timeout_graceful_shutdown=2
+        )
         self.server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -302,3 +304,42 @@ class ApiServer:
     def stop(self) -> None:
         self.server.should_exit = True
         self._thread.join(15)
+
+
+class StreamReader:
+    """Reads a Server-Sent Events stream on a thread; `events` are its (event, id, data) messages."""
+
+    def __init__(self, url: str, key: str) -> None:
+        self.events: list[dict] = []
+        self.status: int | None = None
+        self._client = httpx.Client(timeout=httpx.Timeout(10, read=None))
+        self._url, self._key = url, key
+        self._thread = threading.Thread(target=self._read, daemon=True)
+
+    def start(self) -> StreamReader:
+        self._thread.start()
+
+        def connected() -> None:
+            assert self.status is not None, "the stream has not answered yet"
+
+        eventually(connected)
+        return self
+
+    def _read(self) -> None:
+        message: dict = {}
+        try:
+            with self._client.stream("GET", self._url, headers={"Authorization": f"Bearer {self._key}"}) as response:
+                self.status = response.status_code
+                for line in response.iter_lines():
+                    if not line:
+                        if "data" in message:
+                            self.events.append(message)
+                        message = {}
+                    elif not line.startswith(":"):
+                        name, _, value = line.partition(":")
+                        message[name] = value.strip()
+        except httpx.HTTPError:
+            pass  # closed by stop()
+
+    def stop(self) -> None:
+        self._client.close()

@@ -92,10 +92,13 @@ def test_unknown_codes_and_bad_filters_are_refused_naming_them(api, seeded):
         ("/v1/prices/latest", {"market": "pasar_baru"}, "unknown market 'pasar_baru'"),
         ("/v1/prices/history", {"commodity": "beras", "province": "99"}, "unknown BPS province code '99'"),
         ("/v1/prices/history", {"commodity": "beras", "bucket": "month"}, "hour"),
-        ("/v1/prices/history", {"commodity": "beras", "from": "2026-03-02T00:00:00"}, "timezone"),
-        ("/v1/prices/history", {"commodity": "beras", "from": "2026-03-05T00:00:00+07:00",
-                                "to": "2026-03-01T00:00:00+07:00"}, "must be before"),
-        ("/v1/prices/history", {"commodity": "beras", "market": "pibc", "province": "31"}, "not both"),
+        ("/v1/prices/history", {"commodity": "beras", "from": "2026-03-02T00:00:00"}, "with its offset"),
+        ("/v1/prices/history", {"commodity": "beras", "comodity": "beras"}, "unknown query parameter(s) ['comodity']"),
+        (
+            "/v1/prices/history",
+            {"commodity": "beras", "from": "2026-03-05T00:00:00+07:00", "to": "2026-03-01T00:00:00+07:00"},
+            "must be before",
+        ),
         ("/v1/supply/arrivals", {"destination": "pasar_smep"}, "no supply destination"),
         ("/v1/alerts", {"place": "atlantis"}, "unknown place 'atlantis'"),
         ("/v1/alerts", {"cursor": "bm90IGEgY3Vyc29y"}, "cursor is not valid"),
@@ -118,8 +121,9 @@ def test_arrivals_are_counted_against_the_daily_requirement(api, seeded):
 
 def test_shipments_on_the_way_are_grouped_by_stage_with_the_late_ones_counted(api, seeded):
     groups = ok(api, "/v1/supply/in-transit", commodity="beras")
-    assert [(g["stage"], g["last_checkpoint"], g["shipments"], g["quantity_kg"], g["delayed_shipments"])
-            for g in groups] == [("dispatched", None, 1, 5000, 0), ("in_transit", "bakauheni_port", 1, 10000, 1)]
+    assert [
+        (g["stage"], g["last_checkpoint"], g["shipments"], g["quantity_kg"], g["delayed_shipments"]) for g in groups
+    ] == [("dispatched", None, 1, 5000, 0), ("in_transit", "bakauheni_port", 1, 10000, 1)]
 
 
 def test_delayed_shipments_list_the_late_truck_with_its_delay(api, seeded):
@@ -166,7 +170,10 @@ def test_one_alert_shows_its_whole_history_with_evidence(api, seeded):
     assert alert["resolved_at"] == "2026-03-07T09:00:00+07:00"
     assert alert["place"] == {"kind": "market", "code": "pibc", "name": "Pasar Induk Beras Cipinang"}
     assert [(h["event_type"], h["severity"]) for h in alert["history"]] == [
-        ("AlertOpened", "alert"), ("AlertUpdated", "crisis"), ("AlertResolved", "normal")]
+        ("AlertOpened", "alert"),
+        ("AlertUpdated", "crisis"),
+        ("AlertResolved", "normal"),
+    ]
     assert alert["history"][1]["evidence"]["signals"][0]["name"] == "change_7d_pct"
     assert [h["event_id"] for h in alert["history"]] == [e.event_id for e in seeded["alerts"][:3]]
     assert get(api, "/v1/alerts/00000000-0000-0000-0000-000000000000").status_code == 404
@@ -186,15 +193,40 @@ def test_reference_data_lists_every_code_the_filters_take(api):
 
 def test_a_table_comes_as_csv_on_request(api, seeded):
     with api.client() as client:
-        by_param = client.get("/v1/prices/history", params={"commodity": "beras", "market": "pasar_smep",
-                                                             "format": "csv"})
-        by_accept = client.get("/v1/prices/history", params={"commodity": "beras", "market": "pasar_smep"},
-                               headers={"Accept": "text/csv"})
+        by_param = client.get(
+            "/v1/prices/history", params={"commodity": "beras", "market": "pasar_smep", "format": "csv"}
+        )
+        by_accept = client.get(
+            "/v1/prices/history", params={"commodity": "beras", "market": "pasar_smep"}, headers={"Accept": "text/csv"}
+        )
         paged = client.get("/v1/alerts", params={"format": "csv", "limit": 1})
     assert by_param.headers["content-type"].startswith("text/csv")
     assert by_param.text == by_accept.text
     rows = list(csv.DictReader(io.StringIO(by_param.text)))
     assert [(r["bucket_start"], r["avg_price_idr"], r["reference_price.price_idr"]) for r in rows][0] == (
-        "2026-03-09T00:00:00+07:00", "14000.0", "13500.0")
+        "2026-03-09T00:00:00+07:00",
+        "14000.0",
+        "13500.0",
+    )
     assert 'rel="next"' in paged.headers["link"]
     assert len(list(csv.DictReader(io.StringIO(paged.text)))) == 1
+
+
+def test_plain_postgresql_without_timescaledb_gives_the_same_buckets(plain_database, start_api, api):
+    from pantau.db import migrate
+    from tests.integration.api.data import seed
+
+    migrate(plain_database)
+    seed(plain_database)
+    plain = start_api(plain_database)
+    seed(api.app.state.settings)
+    for params in (
+        {"commodity": "beras", "bucket": "week"},
+        {"commodity": "beras", "bucket": "day", "province": "18"},
+        {"commodity": "beras", "bucket": "hour", "market": "pibc"},
+    ):
+        on_plain = ok(plain, "/v1/prices/history", **params)
+        assert on_plain["items"], params
+        assert on_plain == ok(api, "/v1/prices/history", **params)
+    assert ok(plain, "/v1/prices/disparity", commodity="beras") == ok(api, "/v1/prices/disparity", commodity="beras")
+    assert ok(plain, "/v1/supply/arrivals", commodity="beras") == ok(api, "/v1/supply/arrivals", commodity="beras")

@@ -79,8 +79,9 @@ def test_each_subscription_receives_its_matching_alerts_signed_and_nothing_else(
     assert deliveries(api, chili_key, subscription_id=rice["subscription_id"]) == []  # not its subscription
 
 
-def test_a_tampered_body_or_another_secret_fails_verification(api, new_key, api_settings, alert_topic,
-                                                               start_dispatcher, receiver):
+def test_a_tampered_body_or_another_secret_fails_verification(
+    api, new_key, api_settings, alert_topic, start_dispatcher, receiver
+):
     hook = receiver()
     subscription = subscribe(api, new_key("PT Waspada"), hook.url)
     start_dispatcher()
@@ -111,8 +112,14 @@ def test_a_receiver_down_for_a_while_gets_every_alert_later_in_order(
     hook.stop()  # connection refused from now on
 
     first, second = AlertStory(commodity="beras"), AlertStory(commodity="jagung")
-    events = [first.opened("watch"), second.opened("alert"), first.updated("crisis"), second.resolved(),
-              first.updated("alert"), first.resolved()]
+    events = [
+        first.opened("watch"),
+        second.opened("alert"),
+        first.updated("crisis"),
+        second.resolved(),
+        first.updated("alert"),
+        first.resolved(),
+    ]
     produce(api_settings, alert_topic, events)
 
     def retried_several_times() -> None:
@@ -241,8 +248,11 @@ def test_a_record_that_is_no_valid_alert_is_dead_lettered_and_the_rest_delivered
 
     eventually(both_delivered)
     consumer = KafkaConsumer(
-        deadletter_topic, bootstrap_servers=api_settings.kafka_bootstrap_servers,
-        auto_offset_reset="earliest", consumer_timeout_ms=10_000, group_id=None,
+        deadletter_topic,
+        bootstrap_servers=api_settings.kafka_bootstrap_servers,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=10_000,
+        group_id=None,
     )
     letters = [decode_event(m.value) for m in consumer]
     consumer.close()

@@ -18,8 +18,14 @@ def test_the_same_alert_event_to_the_same_subscription_always_has_the_same_deliv
 def test_the_webhook_headers_carry_a_signature_a_receiver_can_verify():
     subscription, body = uuid.uuid4(), b'{"event_type":"AlertOpened"}'
     headers = webhook_headers(
-        secret="s", timestamp=100, body=body, delivery=delivery_id(subscription, "e"),
-        subscription=subscription, event_type="AlertOpened", event_id="e", attempt=3,
+        secret="s",
+        timestamp=100,
+        body=body,
+        delivery=delivery_id(subscription, "e"),
+        subscription=subscription,
+        event_type="AlertOpened",
+        event_id="e",
+        attempt=3,
     )
     assert verify("s", headers["X-Pantau-Signature"], body, now=100) == 100
     assert headers["X-Pantau-Delivery-Id"] == str(delivery_id(subscription, "e"))

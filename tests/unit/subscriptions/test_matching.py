@@ -98,9 +98,7 @@ def test_an_unknown_minimum_severity_is_refused_naming_the_choices():
     severity=st.sampled_from(SEVERITIES),
     previous=st.sampled_from((None, *SEVERITIES)),
 )
-def test_an_event_at_or_above_the_floor_is_always_delivered_and_one_never_reaching_it_never(
-    floor, severity, previous
-):
+def test_an_event_at_or_above_the_floor_is_always_delivered_and_one_never_reaching_it_never(floor, severity, previous):
     ranks = {s: i for i, s in enumerate(SEVERITIES)}
     event = alert(severity=severity, previous_severity=previous)
     reached = max(ranks[severity], ranks[previous] if previous else 0) >= ranks[floor]
