@@ -18,10 +18,11 @@ from datetime import UTC, datetime
 
 import httpx
 import orjson
+import psycopg
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from pantau.contracts import (
     ALERT_TOPIC,
@@ -60,6 +61,14 @@ REQUEST_TIMEOUT_SECONDS = 10.0
 DELIVERY_BATCH = 50  # subscriptions served per delivery round
 IDLE_POLL_SECONDS = 0.5  # how often the delivery loop looks for due retries and redeliveries
 ERROR_BODY_CHARS = 300
+
+
+# The database going away (restart, network): wait and retry rather than exit.
+DATABASE_DOWN = (psycopg.OperationalError, PoolTimeout)
+
+
+def _short(exc: Exception) -> str:
+    return f"{exc.__class__.__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"[:300]
 
 
 class NotAnAlertEvent(ValueError):
@@ -143,7 +152,7 @@ class Dispatcher:
                 records = [record for partition_records in batches.values() for record in partition_records]
                 if not records:
                     continue
-                await self.intake(records)
+                await self._intake_until_stored(records)
                 try:
                     await consumer.commit()
                 except CommitFailedError as exc:  # rebalanced: the new owner re-reads, ids deduplicate
@@ -152,6 +161,19 @@ class Dispatcher:
                     await self._export_lag(consumer, tp)
         finally:
             await consumer.stop()
+
+    async def _intake_until_stored(self, records: Sequence[ConsumerRecord]) -> None:
+        """Retry the batch while the database is away; its offsets wait with it, so nothing is lost."""
+        failures = 0
+        while True:
+            try:
+                await self.intake(records)
+                return
+            except DATABASE_DOWN as exc:
+                failures += 1
+                wait = retry_delay(failures, 1.0, 30.0)
+                log.warning("database unavailable, intake waits", error=_short(exc), retry_in_s=round(wait, 1))
+                await asyncio.sleep(wait)
 
     @staticmethod
     async def _export_lag(consumer: AIOKafkaConsumer, tp: TopicPartition) -> None:
@@ -244,8 +266,17 @@ class Dispatcher:
     # --- delivery: outbox -> webhooks -------------------------------------------------------------
 
     async def _delivery_loop(self) -> None:
+        failures = 0
         while not self._stopping.is_set():
-            delivered_any = await self.deliver_due()
+            try:
+                delivered_any = await self.deliver_due()
+                failures = 0
+            except DATABASE_DOWN as exc:  # deliveries stay queued in the database; try again later
+                failures += 1
+                wait = retry_delay(failures, 1.0, 30.0)
+                log.warning("database unavailable, deliveries wait", error=_short(exc), retry_in_s=round(wait, 1))
+                await asyncio.sleep(wait)
+                continue
             self.last_progress["delivery"] = time.monotonic()
             if delivered_any:
                 continue  # the next deliveries of those subscriptions may be due now
