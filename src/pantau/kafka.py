@@ -139,6 +139,7 @@ class EventProducer:
 
     def __init__(self, settings: Settings, client_id: str, **overrides: object) -> None:
         timeout_ms = int(settings.producer_buffer_max_seconds * 1000)
+        linger_ms = 5
         config: dict[str, object] = {
             "bootstrap_servers": settings.kafka_bootstrap_servers,
             "client_id": client_id,
@@ -146,10 +147,11 @@ class EventProducer:
             "enable_idempotence": True,
             "retries": 2**31 - 1,
             "delivery_timeout_ms": timeout_ms,
-            "request_timeout_ms": min(timeout_ms, 10_000),
+            # kafka-python refuses delivery_timeout_ms < request_timeout_ms + linger_ms.
+            "request_timeout_ms": max(1, min(timeout_ms - linger_ms - 1, 10_000)),
             "max_block_ms": timeout_ms,
             "bootstrap_timeout_ms": timeout_ms,
-            "linger_ms": 5,
+            "linger_ms": linger_ms,
         }
         config.update(overrides)
         try:

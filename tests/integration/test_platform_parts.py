@@ -49,10 +49,24 @@ def test_partition_count_different_from_the_contract_is_refused(kafka_settings, 
 
 def test_unreachable_broker_is_a_clear_error_naming_the_variable():
     settings = make_settings(kafka_bootstrap_servers="127.0.0.1:1", producer_buffer_max_seconds=1)
-    with pytest.raises((BrokerUnavailable, DeliveryFailed), match="KAFKA_BOOTSTRAP_SERVERS"):
-        with EventProducer(settings, client_id="test") as producer:
-            producer.send("nowhere", key="k", value=b"v", event_type="Test")
-            producer.flush(5)
+    with pytest.raises(BrokerUnavailable, match="no Kafka broker at KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:1"):
+        EventProducer(settings, client_id="test")
+
+
+def test_broker_gone_after_start_fails_the_send_instead_of_losing_the_event(kafka_settings, fresh_topic_name):
+    topic = Topic(fresh_topic_name(), partitions=1)
+    ensure_topics(kafka_settings, [topic])
+    settings = make_settings(kafka_bootstrap_servers=kafka_settings.kafka_bootstrap_servers,
+                             producer_buffer_max_seconds=2)
+    producer = EventProducer(settings, client_id="test")
+    try:
+        producer.send(topic.name, key="k", value=b"ok", event_type="Test")
+        producer.flush(10)
+        # A topic that does not exist stands in for an unreachable partition: metadata never arrives.
+        with pytest.raises(DeliveryFailed, match="could not hand an event to Kafka for no-such-topic"):
+            producer.send("no-such-topic", key="k", value=b"lost?", event_type="Test")
+    finally:
+        producer.close(timeout_s=2)
 
 
 def test_database_has_timescaledb_loaded(database):
