@@ -3,6 +3,7 @@ PostgreSQL. What dashboards and the query API read must look and answer the same
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
@@ -181,6 +182,33 @@ def test_shipment_state_never_moves_back_when_older_events_arrive_late(migrated)
         ).fetchone()
     assert row == ("arrived", "merak_port", "ShipmentArrived", "BE 8123 AB", dispatched.payload.eta,
                    dispatched.occurred_at, 90.0)
+
+
+STATE_COLUMNS = (
+    "stage, commodity, quantity_kg, destination_code, dispatched_at, planned_eta, vehicle_plate, last_checkpoint_code,"
+    " last_checkpoint_sequence, last_checkpoint_at, eta, arrived_at, transit_minutes, delay_minutes, delayed,"
+    " last_event_type, last_event_at"
+)
+
+
+def test_shipment_state_ends_the_same_whatever_order_its_events_arrive_in(database):
+    migrate(database)
+    source = unique_source()
+    orders = list(itertools.permutations(range(5)))
+    journeys = [shipment_journey(source, delay=timedelta(minutes=75)) for _ in range(len(orders) + 1)]
+    shuffled_in_one_batch = [shipment_journey(source, delay=timedelta(minutes=75)) for _ in range(10)]
+    with connect(database) as conn:
+        writer = BatchWriter(conn)
+        writer.write([Pending(*row_for(e)) for e in journeys[0]])  # in order, in one batch: the reference
+        for order, journey in zip(orders, journeys[1:], strict=True):
+            for index in order:  # one batch per event: the state table merges across batches
+                writer.write([Pending(*row_for(journey[index]))])
+        for n, journey in enumerate(shuffled_in_one_batch):
+            writer.write([Pending(*row_for(journey[i])) for i in orders[n * 11]])
+        states = conn.execute(f"SELECT {STATE_COLUMNS} FROM shipment_state").fetchall()
+    assert len(states) == len(journeys) + len(shuffled_in_one_batch)
+    assert set(states) == {states[0]}
+    assert states[0][:2] == ("arrived", "beras") and states[0][-4:-2] == (75.0, True)
 
 
 def test_alert_state_shows_the_latest_event_and_a_replayed_open_does_not_reopen(migrated):
