@@ -87,10 +87,10 @@ class Sink:
         return self._stopping.is_set()
 
     def run(self) -> None:
-        self._with_database(self._database_writer)  # wait for the database before taking partitions
-        self.consumer.subscribe(list(TOPICS))
-        log.info("sink consuming", topics=TOPICS, group=self.group_id)
         try:
+            self._with_database(self._database_writer)  # wait for the database before taking partitions
+            self.consumer.subscribe(list(TOPICS))
+            log.info("sink consuming", topics=TOPICS, group=self.group_id)
             while not self.stopping:
                 self._last_loop = time.monotonic()
                 records = self._collect_batch()
@@ -321,6 +321,7 @@ class Sink:
         partition paused; a record that still arrives (a partition newly assigned by a rebalance)
         is sought back so it is read again once the batch in hand is stored."""
         if not self.consumer.subscription():
+            self._last_loop = time.monotonic()
             self._stopping.wait(seconds)  # not consuming yet (waiting for the database at start)
             return
         deadline = time.monotonic() + seconds
