@@ -103,13 +103,14 @@ PlaceCode = Annotated[str, Field(max_length=64, json_schema_extra=listed(place_c
 
 
 class KeyIn(Model):
-    name: str = Field(min_length=1, max_length=200, pattern=NO_NUL, examples=["PT Sumber Pangan Jaya"])
+    # Something besides whitespace, and no NUL; the pattern says it, so the schema says it too.
+    name: str = Field(
+        min_length=1, max_length=200, pattern=r"^[^\x00]*[^\x00\s][^\x00]*$", examples=["PT Sumber Pangan Jaya"]
+    )
 
     @field_validator("name")
     @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("name must not be blank")
+    def _trimmed(cls, value: str) -> str:
         return value.strip()
 
 
