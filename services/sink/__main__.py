@@ -10,12 +10,12 @@ from pantau.db import wait_for_schema
 from pantau.kafka import wait_for_topics
 from pantau.logging import configure_logging
 from pantau.metrics import serve_metrics
+from pantau.settings import Settings
 from services.sink.service import TOPICS, Sink
-from services.sink.settings import SinkSettings
 
 
 def main() -> int:
-    settings = SinkSettings()
+    settings = Settings()
     log = configure_logging(settings, service="sink")
     wait_for_topics(settings, TOPICS)
     wait_for_schema(settings)

@@ -59,18 +59,46 @@ class Settings(BaseSettings):
     service_host: str = "127.0.0.1"
 
     # --- Simulator ---------------------------------------------------------------------------
-    simulator_seed: int = 42
-    # Simulated seconds per wall-clock second.
-    simulator_speed: float = Field(600.0, gt=0)
-    simulator_start: str = "2026-03-01T00:00:00+07:00"
-    simulator_scenario_file: Path | None = None
-    simulator_ground_truth_file: Path | None = None
+    simulator_seed: int = Field(
+        42, description="Seed of the simulation: the same seed, start and scenario file give the same events and ids."
+    )
+    simulator_speed: float = Field(
+        600.0, gt=0, description="Simulated seconds per wall-clock second (while catching up, or always without "
+        "following the wall clock)."
+    )  # fmt: skip
+    simulator_start: str | None = Field(
+        None, description="RFC 3339 start of the simulation, e.g. 2026-03-01T00:00:00+07:00 (evaluations). Unset: "
+        "the first run starts at local midnight WIB SIMULATOR_BACKFILL_DAYS days ago and later runs keep the start "
+        "of their checkpoint."
+    )  # fmt: skip
+    simulator_backfill_days: int = Field(
+        14, ge=0, description="Days of history the first run simulates before today when SIMULATOR_START is unset."
+    )
+    simulator_follow_wall_clock: bool | None = Field(
+        None, description="true: run at SIMULATOR_SPEED until the simulated clock reaches the wall clock, then "
+        "follow it (catch up, then live). false: SIMULATOR_SPEED forever. Unset: true without SIMULATOR_START, "
+        "false with it."
+    )  # fmt: skip
+    simulator_state_dir: Path | None = Field(
+        None, description="Where the simulator keeps its checkpoint (and, by default, the ground truth) so that a "
+        "restart resumes where it stopped. Unset: LOCAL_DIR/simulator. Mount a volume here in containers."
+    )  # fmt: skip
+    simulator_scenario_file: Path = Field(
+        REPO_ROOT / "scenarios" / "demo.yaml",
+        description="YAML scenario file (scenarios/*.yaml); offsets in it count from the start. 'none': no scenarios.",
+    )
+    simulator_ground_truth_file: Path | None = Field(
+        None, description="JSON lines, one per alert a scenario expects, appended as the simulation reaches each "
+        "onset (a resumed run appends, never twice the same line). Unset: SIMULATOR_STATE_DIR/ground_truth.jsonl."
+    )  # fmt: skip
 
     # --- Processor ---------------------------------------------------------------------------
     processor_late_tolerance_hours: float = Field(72.0, ge=0)
     processor_data_dir: Path = REPO_ROOT / ".local" / "processor"
 
     # --- Sink --------------------------------------------------------------------------------
+    # Consumer group of the sink (tests run a sink in a fresh group on the shared broker).
+    sink_consumer_group: str = "pantau-sink"
     sink_batch_max_rows: int = Field(5000, ge=1)
     sink_batch_max_seconds: float = Field(0.5, gt=0)
 
