@@ -540,10 +540,17 @@ def _run_bootstrap(supervisor: Supervisor, timeout_s: float = 180.0) -> None:
             _say("  bootstrap  topics created, database migrated")
             return
         if info["statename"] in ("FATAL", "BACKOFF") or (info["statename"] == "EXITED" and info["exitstatus"]):
-            raise StackError(f"bootstrap failed; see {log}")
+            raise StackError(f"bootstrap failed: {_last_error_line(log)}\n(full log: {log})")
         if time.monotonic() > deadline:
             raise StackError(f"bootstrap did not finish in {timeout_s:.0f}s; see {log}")
         time.sleep(0.3)
+
+
+def _last_error_line(log: Path) -> str:
+    """The exception line of a Python traceback at the end of a log."""
+    lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    errors = [line for line in lines if not line[0].isspace() and not line.startswith("Traceback")]
+    return errors[-1] if errors else "(empty log)"
 
 
 def preflight(settings: Settings, infra: list[Component], services: list[Service]) -> None:
