@@ -642,7 +642,7 @@ class LiveCounts:
 
     QUERIES = {
         "produced": "sum(pantau_events_produced_total)",
-        "processed": 'sum(pantau_events_consumed_total{job="processor"})',
+        "processed": 'sum(pantau_events_consumed_total{job="processor", topic=~"pangan[.].*"})',
         "stored": "sum(pantau_sink_rows_written_total)",
         "alerts": "sum(pantau_alerts_emitted_total)",
         "dead-lettered": "sum(pantau_events_deadlettered_total)",
