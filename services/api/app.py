@@ -14,10 +14,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from pantau.contracts import ALERT_TOPIC
+from pantau.http import HttpMetricsMiddleware
 from pantau.settings import Settings
 from pantau.subscriptions.ratelimit import RateLimiter
 from services.api.deps import known_query_parameters
-from services.api.metrics import HttpMetricsMiddleware
 from services.api.routes import admin, alerts, deliveries, prices, reference, subscriptions, supply
 from services.api.stream import AlertHub
 from services.api.stream import router as stream_router

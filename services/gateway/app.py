@@ -42,8 +42,9 @@ from pantau.contracts import (
     schema_validator,
     topic_for,
 )
+from pantau.http import HttpMetricsMiddleware
 from pantau.settings import Settings
-from services.gateway.metrics import DUPLICATES, EVENTS_REJECTED, HttpMetricsMiddleware
+from services.gateway.metrics import DUPLICATES, EVENTS_REJECTED
 from services.gateway.sender import KafkaSender, RecentIds, Unavailable
 
 MAX_BATCH = 500

@@ -106,7 +106,7 @@ class Settings(BaseSettings):
     admin_token: str = DEV_ADMIN_TOKEN
     webhook_secret_key: str = DEV_WEBHOOK_SECRET_KEY
     api_rate_limit_per_minute: int = Field(120, ge=1)
-    dispatcher_max_attempts: int = Field(8, ge=1)
+    dispatcher_max_attempts: int = Field(30, ge=1)
     dispatcher_backoff_initial_seconds: float = Field(1.0, gt=0)
     dispatcher_backoff_max_seconds: float = Field(300.0, gt=0)
 

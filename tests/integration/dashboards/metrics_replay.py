@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 
+import pantau.http  # noqa: F401 (registers the HTTP metrics)
 import pantau.metrics
 from pantau.dashboards import DOCUMENTED_METRICS
 from pantau.settings import REPO_ROOT

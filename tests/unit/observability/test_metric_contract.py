@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from prometheus_client import REGISTRY
 
+import pantau.http  # noqa: F401 (registers the HTTP metrics)
 import pantau.metrics  # noqa: F401 (registers the shared metrics)
 from pantau.dashboards import DOCUMENTED_METRICS
 from tests.integration.dashboards.metrics_replay import import_service_metrics
