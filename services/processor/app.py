@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +21,7 @@ from faust.types import TP, EventT
 from pantau.reference import load_reference
 from services.processor.committer import CommitFailed, Committer
 from services.processor.metrics import PROCESSING_SECONDS
+from services.processor.sequencer import Sequencer
 from services.processor.settings import ProcessorSettings
 from services.processor.stages import (
     DETECTOR_TYPES,
@@ -71,13 +72,15 @@ class Health:
 
 
 class Runner:
-    """Runs a stage over batches: process, commit, then (and only then) apply states and metrics."""
+    """Runs a stage over batches: sequence, process, commit, then (and only then) apply states and
+    metrics. A batch whose partitions were revoked meanwhile is dropped: it is read again."""
 
     def __init__(self, app: faust.App, settings: ProcessorSettings, committer: Committer, outputs: Outputs) -> None:
         self.app = app
         self.settings = settings
         self.committer = committer
         self.outputs = outputs
+        self.sequencer = Sequencer(app)
         self.tick_event_s = settings.processor_tick_event_minutes * 60.0
         self.partition_watermark: dict[TP, float] = {}
         self.last_tick: dict[TP, float] = {}
@@ -85,6 +88,9 @@ class Runner:
         self.last_offset: dict[TP, int] = {}
         self.price_latest: dict[str, float] = {}
         self.locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    def on_partitions_revoked(self) -> None:
+        self.sequencer.reset()
 
     async def run(self, stage: Stage, stream: faust.StreamT) -> None:
         batches = stream.noack_take(
@@ -95,22 +101,37 @@ class Runner:
 
     async def process(self, stage: Stage, events: Sequence[EventT]) -> None:
         async with self.locks[stage.name]:
-            while True:
-                # events fetched before a rebalance are read again from the committed offsets
-                generation = self.app.consumer_generation_id
-                events = [e for e in events if e.message.generation_id == generation]
-                if not events:
-                    return
-                epoch = self.committer.epoch
-                started = time.perf_counter()
-                by_tp: dict[TP, list[Any]] = defaultdict(list)
-                for event in events:
-                    by_tp[event.message.tp].append(event.message)
-                prepared = [self._prepare(stage, tp, messages) for tp, messages in by_tp.items()]
-                if await self._commit(prepared, epoch):
-                    PROCESSING_SECONDS.labels(self.outputs.label(stage.topic)).observe(time.perf_counter() - started)
-                    return
-                log.info("batch dropped after a rebalance; its events are read again", stage=stage.name)
+            # events fetched before a rebalance are read again from the committed offsets
+            generation = self.app.consumer_generation_id
+            self.sequencer.add(e.message for e in events if e.message.generation_id == generation)
+            await self._process_in_sequence(stage)
+
+    async def _process_in_sequence(self, stage: Stage) -> None:
+        epoch = self.committer.epoch
+        started = time.perf_counter()
+        runs = {}
+        for tp in self.sequencer.partitions(stage.topic):
+            run = await self.sequencer.run(tp)
+            if run:
+                runs[tp] = run
+        if not runs or epoch != self.committer.epoch:
+            return
+        prepared = [self._prepare(stage, tp, run) for tp, run in runs.items()]
+        if await self._commit(prepared, epoch):
+            for tp, run in runs.items():
+                self.sequencer.advance(tp, run[-1].offset + 1)
+            PROCESSING_SECONDS.labels(self.outputs.label(stage.topic)).observe(time.perf_counter() - started)
+        else:
+            log.info("batch dropped after a rebalance; its events are read again", stage=stage.name)
+
+    async def heal(self, stages: Iterable[Stage]) -> None:
+        """Re-read partitions with a hole; process what a skipped gap unblocked."""
+        stages = list(stages)
+        skipped = await self.sequencer.heal({stage.topic for stage in stages})
+        for stage in stages:
+            if any(tp.topic == stage.topic for tp in skipped):
+                async with self.locks[stage.name]:
+                    await self._process_in_sequence(stage)
 
     def _prepare(self, stage: Stage, tp: TP, messages: list[Any]) -> tuple[Work, float, float | None]:
         work = Work(tp, messages[-1].offset + 1, self.outputs)
@@ -269,6 +290,7 @@ def create_app(settings: ProcessorSettings, reference: Any = None) -> Processor:
     @app.on_partitions_revoked.connect
     async def _revoked(sender: Any, revoked: set[TP], **_: Any) -> None:
         await committer.on_partitions_revoked()
+        runner.on_partitions_revoked()
 
     source_topics = set(partitions)
 
@@ -288,6 +310,7 @@ def create_app(settings: ProcessorSettings, reference: Any = None) -> Processor:
         health.assigned_partitions = sum(1 for tp in assigned if tp.topic in source_topics)
         if health.assigned_partitions:
             health.last_assigned = time.monotonic()
+        await runner.heal(stages.values())
         for stage in stages.values():
             if stage.ticks:
                 await runner.tick_idle(stage, assigned)

@@ -13,8 +13,16 @@ of the offsets they belong to (faust-streaming #517, #177), and a send to a topi
 consume (our alert and dead-letter topics) has no transactional producer at all. So the source
 topics are declared with acks=False, agents read with noack_take(), and this class commits.
 
-at_least_once: outputs are sent and acknowledged first, then the changelog records, then the
-offsets are committed; a crash in between repeats work, never loses it (ids are deterministic).
+Repartition records are the exception: they are sent (and acknowledged) before the transaction,
+outside it, so that the repartition topics stay free of transaction markers and their offsets stay
+contiguous (services/processor/sequencer.py relies on that to tell a lost delivery from a gap). A
+batch that fails after that point is processed again and forwards the same records again, in the
+same order; the repartition stages' detectors are idempotent per record (shipment snapshots carry a
+version, harvests an id, prices an event time), so the alerts stay exactly-once.
+
+at_least_once: repartition records and outputs are sent and acknowledged first, then the changelog
+records, then the offsets are committed; a crash in between repeats work, never loses it (ids are
+deterministic).
 
 A rebalance bumps `epoch` (on_partitions_revoked waits for a commit in flight); a batch prepared in
 an older epoch is not committed: its events are read again from the committed offsets.
@@ -47,8 +55,10 @@ class Unit:
 
     tp: TP
     next_offset: int | None  # None for a timer tick: no input consumed
-    outputs: list[Record] = field(default_factory=list)
+    outputs: list[Record] = field(default_factory=list)  # alerts and dead letters
     changelog: list[Record] = field(default_factory=list)
+    # repartition records: written before the transaction, outside it (see the module docstring)
+    forwards: list[Record] = field(default_factory=list)
 
 
 class CommitFailed(RuntimeError):
@@ -76,7 +86,8 @@ class Committer:
             if any(unit.tp not in assigned for unit in units):
                 return False
             if self.exactly_once:
-                await asyncio.gather(*(self._commit_transaction(unit, epoch) for unit in units))
+                await self._send_acknowledged([r for u in units for r in u.forwards])
+                await asyncio.gather(*(self._commit_transaction(unit) for unit in units))
                 return True
             return await self._commit_at_least_once(units)
 
@@ -84,7 +95,16 @@ class Committer:
         group = self.app.assignor.group_for_topic(tp.topic)
         return f"{self.app.conf.id}-{group}-{tp.partition}"
 
-    async def _commit_transaction(self, unit: Unit, epoch: int) -> None:
+    async def _send_acknowledged(self, records: list[Record]) -> None:
+        """Send outside any transaction and wait until Kafka acknowledged every record."""
+        producer = self.app.producer
+        pending = [await producer.send(r.topic, r.key, r.value, r.partition, None, None) for r in records]
+        try:
+            await asyncio.gather(*pending)
+        except Exception as exc:
+            raise CommitFailed(f"Kafka did not acknowledge {len(pending)} records: {exc!r}") from exc
+
+    async def _commit_transaction(self, unit: Unit) -> None:
         tid = self._transactional_id(unit.tp)
         producers = self.app.producer._transaction_producers  # faust-streaming 0.15 aiokafka driver
         producer = producers.get(tid)
@@ -102,13 +122,8 @@ class Committer:
             raise CommitFailed(f"transaction {tid} for {unit.tp} did not commit: {exc!r}") from exc
 
     async def _commit_at_least_once(self, units: Sequence[Unit]) -> bool:
-        producer = self.app.producer
-        for records in ([r for u in units for r in u.outputs], [r for u in units for r in u.changelog]):
-            pending = [await producer.send(r.topic, r.key, r.value, r.partition, None, None) for r in records]
-            try:
-                await asyncio.gather(*pending)
-            except Exception as exc:
-                raise CommitFailed(f"Kafka did not acknowledge {len(pending)} records: {exc!r}") from exc
+        await self._send_acknowledged([r for u in units for r in (*u.forwards, *u.outputs)])
+        await self._send_acknowledged([r for u in units for r in u.changelog])
         offsets = {unit.tp: unit.next_offset for unit in units if unit.next_offset is not None}
         if not offsets:
             return True

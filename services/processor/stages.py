@@ -291,7 +291,7 @@ class PriceStage(ContractStage):
                 "quality_grade": p.quality_grade,
                 "province_code": p.province_code,
             }
-            work.emit(self.forward_topic, p.commodity, _forward(event, body))
+            work.forward(self.forward_topic, p.commodity, _forward(event, body))
 
 
 class RepartitionStage(Stage):
@@ -383,11 +383,11 @@ class ShipmentStage(ContractStage):
         status: ShipmentStatus = result
         value = _forward(event, {"kind": "status", "status": status.to_json()})
         if status.destination_key in self.detection.supply_targets:
-            work.emit(self.forward_topic, f"supply|{status.destination_key}", value)
+            work.forward(self.forward_topic, f"supply|{status.destination_key}", value)
         for checkpoint in status.checkpoint_keys:
-            work.emit(self.forward_topic, f"route|{checkpoint}", value)
+            work.forward(self.forward_topic, f"route|{checkpoint}", value)
         if status.dispatched_at is not None:
-            work.emit(self.forward_topic, f"harvest|{status.origin_key}", value)
+            work.forward(self.forward_topic, f"harvest|{status.origin_key}", value)
 
     def tick(self, work: Work, partition: int, now: float) -> None:
         """Forget arrived shipments once no event of theirs can still be on time."""
@@ -428,7 +428,7 @@ class HarvestStage(ContractStage):
             "available_from": p.expected_available_from.isoformat(),
             "available_until": p.expected_available_until.isoformat(),
         }
-        work.emit(self.forward_topic, f"harvest|{key}", _forward(event, body))
+        work.forward(self.forward_topic, f"harvest|{key}", _forward(event, body))
 
 
 TickFunction = Callable[[Any, datetime, str], tuple[Any, list[Condition]]]

@@ -67,7 +67,8 @@ class Work:
     next_offset: int | None
     outputs: Outputs
     staged: dict[tuple[str, str], tuple[StateTable, str, KeyState | None]] = field(default_factory=dict)
-    records: list[Record] = field(default_factory=list)
+    records: list[Record] = field(default_factory=list)  # alerts and dead letters
+    forwards: list[Record] = field(default_factory=list)  # repartition records
     consumed: int = 0
     deadlettered: Counter[tuple[str, str]] = field(default_factory=Counter)
     late: Counter[str] = field(default_factory=Counter)
@@ -121,8 +122,9 @@ class Work:
                 table.put_committed(key, state, self.tp.partition)
 
     # --- outputs ---------------------------------------------------------------------------------
-    def emit(self, topic: str, key: str, value: bytes) -> None:
-        self.records.append(Record(topic, key.encode(), value))
+    def forward(self, topic: str, key: str, value: bytes) -> None:
+        """A record for a repartition topic (the next stage)."""
+        self.forwards.append(Record(topic, key.encode(), value))
 
     def emit_transitions(self, transitions: Iterable[Transition], triggered_at: float | None) -> None:
         """Alert events for lifecycle transitions; `triggered_at`: produced_at of the event behind them."""
@@ -178,7 +180,7 @@ class Work:
             self.late[self.outputs.label(source.topic)] += 1
 
     def unit(self) -> Unit:
-        return Unit(self.tp, self.next_offset, self.records, self.changelog())
+        return Unit(self.tp, self.next_offset, self.records, self.changelog(), self.forwards)
 
     # --- after the commit ------------------------------------------------------------------------
     def publish_metrics(self, price_latest: dict[str, float]) -> None:

@@ -56,6 +56,7 @@ class ProcessorEnv:
     prefix: str
     app_id: str
     log_dir: Path
+    workers: list[Worker] = field(default_factory=list)
 
     @classmethod
     def fresh(cls, settings: Settings, log_dir: Path) -> ProcessorEnv:
@@ -77,12 +78,52 @@ class ProcessorEnv:
                 count += 1
         return count
 
-    def produce_raw(self, contract_topic: str, key: str | None, value: bytes) -> None:
+    def produce_raw(self, records: Iterable[tuple[str, str | None, bytes]]) -> int:
+        """Send (contract topic, key, value bytes) records as they are, valid or not; waits for acks."""
+        count = 0
         with EventProducer(self.settings, client_id="test-processor-feed") as producer:
-            producer._producer.send(self.topic(contract_topic), key=key.encode() if key else None, value=value)
+            for contract_topic, key, value in records:
+                producer.send(self.topic(contract_topic), key or "", value, "raw")
+                count += 1
+        return count
+
+    def read_raw(
+        self,
+        topic: str,
+        until: Callable[[list[Any]], bool] = lambda records: False,
+        timeout_s: float = 60.0,
+        settle_s: float = 0.0,
+    ) -> list[Any]:
+        """Records of any topic (full name) as a read_committed consumer sees them; see `read`."""
+        consumer = KafkaConsumer(
+            topic,
+            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            group_id=None,
+            isolation_level="read_committed",
+        )
+        records: list[Any] = []
+        deadline = time.monotonic() + timeout_s
+        settle_until = None
+        try:
+            while time.monotonic() < (settle_until or deadline):
+                for batch in consumer.poll(timeout_ms=300, max_records=5000).values():
+                    records.extend(batch)
+                if settle_until is None and until(records):
+                    settle_until = time.monotonic() + settle_s
+        finally:
+            consumer.close()
+        return records
 
     def worker(self, name: str = "w1", **env: str) -> Worker:
-        return Worker(self, name, env)
+        worker = Worker(self, name, env)
+        self.workers.append(worker)
+        return worker
+
+    def stop_all(self) -> None:
+        for worker in self.workers:
+            worker.stop()
 
     def read(
         self,
@@ -93,26 +134,13 @@ class ProcessorEnv:
     ) -> list[Any]:
         """Decoded events on a topic as a read_committed consumer sees them, from the beginning, until
         `until(events)` holds (then `settle_s` more seconds, to catch extras) or the timeout."""
-        consumer = KafkaConsumer(
+        records = self.read_raw(
             self.topic(contract_topic),
-            bootstrap_servers=self.settings.kafka_bootstrap_servers,
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-            group_id=None,
-            isolation_level="read_committed",
+            until=lambda records: until([decode_event(r.value) for r in records]),
+            timeout_s=timeout_s,
+            settle_s=settle_s,
         )
-        events: list[Any] = []
-        deadline = time.monotonic() + timeout_s
-        settle_until = None
-        try:
-            while time.monotonic() < (settle_until or deadline):
-                for records in consumer.poll(timeout_ms=300, max_records=5000).values():
-                    events.extend(decode_event(r.value) for r in records)
-                if settle_until is None and until(events):
-                    settle_until = time.monotonic() + settle_s
-        finally:
-            consumer.close()
-        return events
+        return [decode_event(r.value) for r in records]
 
 
 class Worker:
