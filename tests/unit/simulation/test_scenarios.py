@@ -156,6 +156,17 @@ def test_scenario_files_in_the_repository_load():
     assert early["ferry_closure"] <= timedelta(hours=2) and early["price_jump"] <= timedelta(hours=0)
 
 
+@pytest.mark.parametrize("start", [datetime(2026, 11, 12, tzinfo=WIB), datetime(2031, 6, 1, tzinfo=WIB)])
+def test_demo_scenarios_play_out_in_the_first_minutes_of_make_run_whatever_the_date(start):
+    """At the default SIMULATOR_SPEED (600) the first run catches up 14 days: the demo must show its
+    price jump and ferry closure within five wall minutes and start everything within a quarter hour."""
+    demo = load_scenarios(REPO_ROOT / "scenarios" / "demo.yaml", start, load_reference())
+    wall_minutes = {s.kind: (s.onset - start).total_seconds() / 600 / 60 for s in demo}
+    assert wall_minutes["price_jump"] <= 0 and wall_minutes["ferry_closure"] <= 1  # warm-up day, +1h
+    assert all(minutes <= 15 for minutes in wall_minutes.values()), wall_minutes
+    assert all(s.onset - start < timedelta(days=14) for s in demo)  # all within the default backfill
+
+
 @pytest.mark.parametrize(
     ("item", "message"),
     [
