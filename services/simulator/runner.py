@@ -137,6 +137,10 @@ class SimulatorRunner:
                 follow_wall_clock=self.follow_wall_clock,
             )
             self._last_commit = self._last_progress = self.wall_clock()
+            if not self.follow_wall_clock:
+                self.phase = "fixed_speed"
+            elif not clock.caught_up(self._last_commit):
+                self.phase = "catching_up"
             while True:
                 target = clock.simulated(self.wall_clock())
                 if until is not None:
@@ -193,6 +197,7 @@ class SimulatorRunner:
             self._handed = reached
             self.stats.simulated_time = reached
             SIMULATED_TIME.set(reached.timestamp())
+            WALL_CLOCK_LAG.set(self.wall_clock() - reached.timestamp())
 
     def _commit(self) -> None:
         """Flush (DeliveryFailed propagates: no checkpoint for events Kafka did not take), then checkpoint."""
@@ -269,7 +274,6 @@ class SimulatorRunner:
     def _report(self, clock: SimulatedClock) -> None:
         wall = self.wall_clock()
         simulated = self._handed or clock.simulated(wall)
-        WALL_CLOCK_LAG.set(wall - simulated.timestamp())
         if not self.follow_wall_clock:
             self.phase = "fixed_speed"
         elif clock.caught_up(wall):
