@@ -6,8 +6,9 @@ A scenario file (SIMULATOR_SCENARIO_FILE) is YAML:
     scenarios:
       - name: bakauheni_closure           # unique; the ground truth names it
         kind: ferry_closure               # ferry_closure | harvest_failure | demand_surge | price_jump | data_glitch
-        at: "+2h"                         # offset from SIMULATOR_START (+90m, +2h, +3d, +1d6h) or RFC 3339;
-                                          # down to -1d: the warm-up day before the start
+        at: "+2h"                         # offset from the start (+90m, +2h, +3d, +1d6h) or RFC 3339;
+                                          # down to -1d: the warm-up day before the start. The start is
+                                          # SIMULATOR_START, or the run's default (14 days back)
         hours: 18
       - {name: jatinegara_rice, kind: price_jump, commodity: beras, market: pasar_jatinegara,
          at: "+1h", days: 10, change_pct: 20}
