@@ -12,10 +12,11 @@ COPY pyproject.toml constraints.txt README.md ./
 COPY src ./src
 COPY services ./services
 COPY contracts ./contracts
+COPY scenarios ./scenarios
 COPY data ./data
 # Editable install keeps contracts/ and data/ where the code looks for them (/app).
 RUN pip install -c constraints.txt -e . \
     && useradd --system --uid 10001 --home-dir /app pantau \
-    && mkdir -p /app/.local && chown pantau /app/.local
+    && mkdir -p /app/.local/simulator /app/.local/processor && chown -R pantau /app/.local
 USER pantau
 CMD ["pantau", "--help"]

@@ -41,4 +41,4 @@ eval: setup  ## detector precision/recall on scenarios and real PIHPS data
 
 clean-local:  ## forget all local state (topics, database, metrics); the jars stay
 	@$(PANTAU) stack stop >/dev/null 2>&1 || true
-	@rm -rf .local/kafka/data .local/kafka/server.properties .local/postgres .local/prometheus .local/run .local/logs
+	@rm -rf .local/kafka/data .local/kafka/server.properties .local/postgres .local/prometheus .local/simulator .local/processor .local/run .local/logs

@@ -108,3 +108,20 @@ def test_compose_service_defaults_match_local_ports(resolved):
     for service in SERVICES:
         env = resolved["services"][service.name]["environment"]
         assert int(env[service.port_variable]) == service.port(defaults)
+
+
+def test_the_image_holds_every_repository_folder_the_code_reads_at_run_time():
+    """Code finds contracts, scenarios and data through REPO_ROOT; the image must copy them."""
+    import ast
+
+    copied = set(re.findall(r"^COPY (\S+) \./", (REPO_ROOT / "Dockerfile").read_text(), re.MULTILINE))
+    needed = set()
+    for path in [*(REPO_ROOT / "src").rglob("*.py"), *(REPO_ROOT / "services").rglob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div)
+                    and isinstance(node.left, ast.Name) and node.left.id == "REPO_ROOT"
+                    and isinstance(node.right, ast.Constant)):
+                needed.add(node.right.value)
+    # State (a volume), local-stack tooling, and the dashboards (mounted into Grafana, checked by tests).
+    needed -= {".local", "deploy", "grafana"}
+    assert needed <= copied, f"Dockerfile must COPY {sorted(needed - copied)}"
