@@ -19,6 +19,7 @@ import structlog
 from faust.types import TP, EventT
 
 from pantau.reference import load_reference
+from services.processor import faust_fixes
 from services.processor.committer import CommitFailed, Committer
 from services.processor.metrics import PROCESSING_SECONDS
 from services.processor.sequencer import Sequencer
@@ -226,6 +227,7 @@ class Processor:
 
 def create_app(settings: ProcessorSettings, reference: Any = None) -> Processor:
     """Build the processor from settings (and the reference data, loaded unless given)."""
+    faust_fixes.apply()
     reference = reference if reference is not None else load_reference()
     detection = Detection.from_reference(reference, settings.processor_late_tolerance_hours)
     names = TopicNames.from_settings(settings)
