@@ -224,16 +224,32 @@ def test_an_injected_price_jump_raises_a_price_spike_alert(stack):
     assert opened[0]["severity"] in ("alert", "crisis")
 
 
+def expected_subjects(stack: RunningStack, kind: str) -> dict[str, str]:
+    """alert subject -> alert type, for the ground-truth lines of one scenario kind."""
+    return {t["alert_subject"]: t["expected_alert_type"] for t in ground_truth(stack)
+            if t["kind"] == kind and t["expected_alert_type"]}
+
+
 def test_a_ferry_closure_raises_a_route_disruption_then_a_supply_gap(stack):
     def both() -> tuple[dict, dict]:
-        opened = [a for a in alerts_on_topic(stack) if a["event_type"] == "AlertOpened"]
-        route = [a for a in opened if a["alert_type"] == "route_disruption"]
-        gap = [a for a in opened if a["alert_type"] == "supply_gap"]
-        assert route and gap, f"route disruptions {len(route)}, supply gaps {len(gap)}"
-        return route[0], gap[0]
+        expected = expected_subjects(stack, "ferry_closure")
+        assert set(expected.values()) == {"route_disruption", "supply_gap"}, expected
+        opened = {a["subject"]: a for a in alerts_on_topic(stack) if a["event_type"] == "AlertOpened"}
+        missing = set(expected) - set(opened)
+        assert not missing, f"not yet opened: {missing}"
+        by_type = {expected[subject]: opened[subject] for subject in expected}
+        return by_type["route_disruption"], by_type["supply_gap"]
 
-    route, gap = eventually(both, 420, "a route disruption and a supply gap alert", every_s=3)
+    route, gap = eventually(both, 420, "the closure's route disruption and supply gap alerts", every_s=3)
     assert route["occurred_at"] <= gap["occurred_at"], "the disruption is seen before the gap it causes"
+
+
+def test_every_alert_opened_is_one_the_scenarios_explain(stack):
+    """Calm: in the demo run every alert has a cause in the ground truth; no storm of false alarms."""
+    explained = {t["alert_subject"] for t in ground_truth(stack) if t["expected_alert_type"]}
+    unexplained = [(a["subject"], a["occurred_at"].isoformat()) for a in alerts_on_topic(stack)
+                   if a["event_type"] == "AlertOpened" and a["subject"] not in explained]
+    assert not unexplained, f"alerts without a cause in the scenarios: {unexplained}"
 
 
 def test_the_one_day_glitch_raises_no_alert(stack):
