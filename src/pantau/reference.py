@@ -9,6 +9,7 @@ them once into frozen models, checks that codes used in one file exist in the ot
     ref.commodity("beras").reference_price("medium", province_code="31").price_idr   # 13500
     ref.market("pibc").supply_for("beras").daily_requirement_kg
     ref.province_market_for_pihps(10).code                                           # "prov_18"
+    ref.commodity_for_wfp("Rice (medium quality)")                                   # (beras, its WfpMapping)
 """
 
 from __future__ import annotations
@@ -78,6 +79,11 @@ class BapanasMapping(_Model):
     price_level: PriceLevel
 
 
+class WfpMapping(_Model):
+    commodity: str  # the WFP/HDX file's commodity name, matched case-insensitively
+    quality_grade: str
+
+
 class ComputedChange(_Model):
     p95_pct: float
     p99_pct: float
@@ -104,6 +110,7 @@ class Commodity(_Model):
     reference_prices: tuple[ReferencePrice, ...]
     pihps: PihpsMapping | None
     bapanas: tuple[BapanasMapping, ...]
+    wfp: tuple[WfpMapping, ...]
     price_change_7d: PriceChange7d
 
     @model_validator(mode="after")
@@ -112,6 +119,7 @@ class Commodity(_Model):
         if self.pihps:
             used.add(self.pihps.quality_grade)
         used |= {b.quality_grade for b in self.bapanas}
+        used |= {w.quality_grade for w in self.wfp}
         undeclared = sorted(used - set(self.quality_grades))
         if undeclared:
             declared = list(self.quality_grades)
@@ -342,6 +350,7 @@ class ReferenceData:
     _by_pihps: dict = field(init=False, repr=False)
     _by_bapanas: dict = field(init=False, repr=False)
     _province_markets: dict = field(init=False, repr=False)
+    _by_wfp: dict = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         provinces = [m for m in self.markets_file.markets if m.kind == "province_average"]
@@ -358,7 +367,21 @@ class ReferenceData:
         }
         for name, index in indexes.items():
             object.__setattr__(self, name, index)
+        object.__setattr__(self, "_by_wfp", self._wfp_index())
         self._check_cross_references()
+
+    def _wfp_index(self) -> dict[str, tuple[Commodity, WfpMapping]]:
+        index: dict[str, tuple[Commodity, WfpMapping]] = {}
+        for i, commodity in enumerate(self.commodities):
+            for j, mapping in enumerate(commodity.wfp):
+                name = mapping.commodity.casefold()
+                if name in index:
+                    raise ReferenceDataError(
+                        f"commodities.v1.json: commodities[{i}].wfp[{j}].commodity: WFP name {mapping.commodity!r} "
+                        f"is already mapped under commodity {index[name][0].code!r}"
+                    )
+                index[name] = (commodity, mapping)
+        return index
 
     def _check_cross_references(self) -> None:
         commodities, provinces = self._commodities, self._province_markets
@@ -465,6 +488,10 @@ class ReferenceData:
             if commodity.pihps and commodity.pihps.commodity_id == commodity_id:
                 return commodity
         raise UnknownCodeError(f"unknown PIHPS Commodity_ID {commodity_id!r}")
+
+    def commodity_for_wfp(self, name: str) -> tuple[Commodity, WfpMapping]:
+        """The commodity and grade a WFP/HDX commodity name means (case-insensitive, outer spaces ignored)."""
+        return _lookup(self._by_wfp, name.strip().casefold(), "WFP commodity name")
 
     @property
     def versions(self) -> dict[str, str]:

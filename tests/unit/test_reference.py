@@ -119,6 +119,13 @@ def test_every_pihps_commodity_id_maps_to_one_commodity(ref):
     }  # fmt: skip
 
 
+def test_every_commodity_has_a_wfp_name_and_wfp_names_match_case_insensitively(ref):
+    assert all(c.wfp for c in ref.commodities)
+    commodity, mapping = ref.commodity_for_wfp("  rice (medium QUALITY) ")
+    assert (commodity.code, mapping.quality_grade) == ("beras", "medium")
+    assert ref.commodity_for_wfp("Chili (bird's eye)")[0].code == "cabai_rawit"
+
+
 def test_pihps_provinces_map_to_bps_province_markets(ref):
     assert ref.province_market_for_pihps(10).code == "prov_18"
     assert ref.province_market_for_pihps(13).code == "prov_31"
@@ -220,6 +227,22 @@ def test_duplicate_code_is_refused(tmp_path):
     with pytest.raises(
         ReferenceDataError, match=r"markets\.v1\.json: markets\[1\]\.code: duplicate value 'pibc'"
     ):
+        load_reference(contracts)
+
+
+def test_a_wfp_name_under_two_commodities_is_refused(tmp_path):
+    contracts = _copy_contracts(tmp_path)
+    _edit(contracts, "commodities.v1.json",
+          lambda d: d["commodities"][1]["wfp"].append({"commodity": "RICE", "quality_grade": "rata_rata"}))  # fmt: skip
+    expected = r"commodities\.v1\.json: commodities\[1\]\.wfp\[1\]\.commodity: WFP name 'RICE' is already mapped"
+    with pytest.raises(ReferenceDataError, match=expected + " under commodity 'beras'"):
+        load_reference(contracts)
+
+
+def test_a_wfp_grade_the_commodity_does_not_declare_is_refused(tmp_path):
+    contracts = _copy_contracts(tmp_path)
+    _edit(contracts, "commodities.v1.json", lambda d: d["commodities"][0]["wfp"][0].update(quality_grade="super"))
+    with pytest.raises(ReferenceDataError, match=r"commodities\[0\] \(code beras\).*grades \['super'\] are used"):
         load_reference(contracts)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 from pantau.detect.conditions import Condition, PlaceKind, Rejected, Severity
@@ -19,9 +19,9 @@ from pantau.detect.disparity import DisparityConfig, DisparityPair, DisparitySta
 from pantau.detect.lifecycle import AlertState, LifecycleConfig, Transition, TransitionKind, step_lifecycle
 from pantau.detect.price import PriceConfig, PriceObservation, step_price
 from pantau.detect.timebase import WIB
+from pantau.importers.records import observed_at
 
 PIHPS_DIR = Path(__file__).resolve().parents[3] / "data" / "pihps"
-PIHPS_OBSERVED_AT = time(10, 0, tzinfo=WIB)  # PIHPS gives a date; the survey is a morning one
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +51,7 @@ def read_pihps(series: Series, directory: Path = PIHPS_DIR) -> list[PriceObserva
                     commodity=series.commodity,
                     market_code=series.market_code,
                     price_idr=float(row["Price"]),
-                    occurred_at=datetime.combine(date.fromisoformat(row["Date_Param"]), PIHPS_OBSERVED_AT),
+                    occurred_at=observed_at(date.fromisoformat(row["Date_Param"])),  # as the importer dates it
                     price_level="retail",
                     quality_grade="rata_rata",
                     province_code=series.province_code,

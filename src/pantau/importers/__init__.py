@@ -7,7 +7,7 @@
 Pure: no Kafka; services/importer produces the events.
 """
 
-from pantau.importers.layouts import LAYOUTS, WFP_COMMODITIES, Layout, UnknownLayout, detect_layout
+from pantau.importers.layouts import LAYOUTS, Layout, UnknownLayout, detect_layout
 from pantau.importers.reader import (
     ImportFileError,
     load_wfp_markets,
@@ -16,12 +16,11 @@ from pantau.importers.reader import (
     province_filter,
     read_rows,
 )
-from pantau.importers.records import OBSERVED_AT, Observation, Rejection, Skipped
+from pantau.importers.records import OBSERVED_AT, Observation, Rejection, Skipped, observed_at
 
 __all__ = [
     "LAYOUTS",
     "OBSERVED_AT",
-    "WFP_COMMODITIES",
     "ImportFileError",
     "Layout",
     "Observation",
@@ -30,6 +29,7 @@ __all__ = [
     "UnknownLayout",
     "detect_layout",
     "load_wfp_markets",
+    "observed_at",
     "open_file",
     "parse_lines",
     "province_filter",

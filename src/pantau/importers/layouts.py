@@ -8,8 +8,8 @@
   commodity, unit, priceflag, pricetype, currency, price, usdprice; markets by WFP market_id.
 
 A row parser returns an Observation, a Rejection (with the reason) or a Skipped; it never raises
-on bad input. Codes come from the reference data (contracts/reference/), never from here, except
-WFP_COMMODITIES, which maps WFP's English commodity names until commodities.v1.json carries them.
+on bad input. Codes come from the reference data (contracts/reference/), never from here: PIHPS
+Commodity_ID, Bapanas Komoditas and WFP commodity names are mapped in commodities.v1.json.
 """
 
 from __future__ import annotations
@@ -37,33 +37,6 @@ WFP_COLUMNS = (
 # PIHPS Price_Type: 1 traditional market (retail), 3 wholesale (pedagang besar), 4 producer. 2 (modern
 # market) is another retail series of the same place; the contract keeps one retail series per market.
 PIHPS_PRICE_TYPES: Mapping[str, str] = {"1": "retail", "3": "wholesale", "4": "producer"}
-# WFP commodity name -> (commodity code, quality grade). The HDX file for Indonesia names them so.
-WFP_COMMODITIES: Mapping[str, tuple[str, str]] = {
-    "rice": ("beras", "rata_rata"),
-    "rice (medium quality)": ("beras", "medium"),
-    "rice (premium)": ("beras", "premium"),
-    "rice (premium quality)": ("beras", "premium"),
-    "chili (red)": ("cabai_merah", "rata_rata"),
-    "chili (bird's eye)": ("cabai_rawit", "rata_rata"),
-    "shallots": ("bawang_merah", "rata_rata"),
-    "onions (red)": ("bawang_merah", "rata_rata"),
-    "onions (shallot, medium)": ("bawang_merah", "rata_rata"),
-    "garlic": ("bawang_putih", "rata_rata"),
-    "garlic (medium)": ("bawang_putih", "rata_rata"),
-    "sugar": ("gula_pasir", "rata_rata"),
-    "sugar (local)": ("gula_pasir", "lokal"),
-    "oil (vegetable)": ("minyak_goreng", "rata_rata"),
-    "oil (cooking)": ("minyak_goreng", "rata_rata"),
-    "eggs": ("telur_ayam", "rata_rata"),
-    "meat (chicken)": ("daging_ayam", "rata_rata"),
-    "meat (chicken, broiler)": ("daging_ayam", "rata_rata"),
-    "meat (beef)": ("daging_sapi", "rata_rata"),
-    "meat (beef, first quality)": ("daging_sapi", "kualitas_1"),
-    "maize": ("jagung", "pipilan_kering"),
-    "cassava": ("singkong", "segar"),
-    "bananas": ("pisang", "rata_rata"),
-    "pineapples": ("nanas", "rata_rata"),
-}
 WFP_UNITS: Mapping[str, str] = {"kg": "kg", "l": "litre", "litre": "litre", "liter": "litre"}
 WFP_PRICE_TYPES: Mapping[str, str] = {
     "retail": "retail",
@@ -239,9 +212,10 @@ def parse_wfp(line: int, row: Mapping[str, str], ref: ReferenceData, markets: Ma
         where = f" ({known.name}, {known.admin1})" if known else " (not in data/wfp/wfp_markets_idn.csv either)"
         raise _Bad(f"WFP market_id {market_id}{where} is not in contracts/reference/markets.v1.json")
     name = (row.get("commodity") or "").strip()
-    if name.casefold() not in WFP_COMMODITIES:
-        raise _Bad(f"WFP commodity {name!r} has no Pantau commodity (importers.layouts.WFP_COMMODITIES)")
-    commodity, grade = WFP_COMMODITIES[name.casefold()]
+    try:
+        commodity, wfp = ref.commodity_for_wfp(name)
+    except UnknownCodeError:
+        raise _Bad(f"WFP commodity {name!r} is not mapped to a commodity (wfp in commodities.v1.json)") from None
     unit_text = (row.get("unit") or "").strip()
     unit = WFP_UNITS.get(unit_text.casefold())
     if unit is None:
@@ -257,7 +231,9 @@ def parse_wfp(line: int, row: Mapping[str, str], ref: ReferenceData, markets: Ma
     if currency != "IDR":
         raise _Bad(f"currency {currency!r} is not IDR")
     price = _price(row.get("price"), "price")
-    return _observation(line, "importer.wfp", ref, commodity, grade, level, market, price, observed_on, unit)
+    return _observation(
+        line, "importer.wfp", ref, commodity.code, wfp.quality_grade, level, market, price, observed_on, unit
+    )
 
 
 LAYOUTS = (

@@ -9,8 +9,14 @@ from datetime import date, datetime, time
 from pantau.contracts import WIB, PriceObserved, PriceObservedEvent, new_event, stable_event_id
 
 # The files give a date; PIHPS and Bapanas publish a morning survey, WFP a monthly figure. One time
-# for all keeps one observation per series and day (the detectors' evaluation uses 10:00 too).
-OBSERVED_AT = time(10, 0)
+# for all keeps one observation per series and day. The only copy: the detectors' replay of the
+# PIHPS series (pantau.detect.evaluate) imports it, so its events fall where the importer's do.
+OBSERVED_AT = time(10, 0)  # WIB
+
+
+def observed_at(day: date) -> datetime:
+    """The event time of a price its source gives by date only: OBSERVED_AT (WIB) on that day."""
+    return datetime.combine(day, OBSERVED_AT, tzinfo=WIB)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +34,7 @@ class Observation:
 
     @property
     def occurred_at(self) -> datetime:
-        return datetime.combine(self.observed_on, OBSERVED_AT, tzinfo=WIB)
+        return observed_at(self.observed_on)
 
     @property
     def event_id(self) -> str:

@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 from pantau.contracts import WIB, event_to_dict, schema_validator
 from pantau.importers import (
     LAYOUTS,
-    WFP_COMMODITIES,
     ImportFileError,
     Observation,
     Rejection,
@@ -169,6 +168,43 @@ def test_the_same_observation_always_gets_the_same_event_id():
     assert len(set(ids)) == len(ids)
 
 
+def wfp_row(commodity: str) -> str:
+    return csv_text([["2024-01-15", "LAMPUNG", "Bandar Lampung", "Pasar Smep", "2948", "0", "0", "c", commodity, "KG",
+                      "actual", "Retail", "IDR", "15000", "1"]])  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "commodity", "grade"), [
+    ("Rice (medium quality)", "beras", "medium"),
+    ("rice (PREMIUM)", "beras", "premium"),
+    ("Meat (beef, first quality)", "daging_sapi", "kualitas_1"),
+    ("Sugar (local)", "gula_pasir", "lokal"),
+    ("Onions (red)", "bawang_merah", "rata_rata"),
+    ("Maize", "jagung", "pipilan_kering"),
+])  # fmt: skip
+def test_wfp_commodity_names_map_to_the_commodity_and_grade_commodities_v1_names(name, commodity, grade):
+    text = wfp_row(name)
+    [found] = list(parse_lines(io.StringIO(text), list(LAYOUT["wfp"].columns), LAYOUT["wfp"], REF))
+    assert (found.commodity, found.quality_grade, found.market_code) == (commodity, grade, "pasar_smep")
+
+
+def test_a_wfp_commodity_the_reference_does_not_map_is_rejected_naming_where_to_map_it():
+    text = wfp_row("Coffee (robusta)")
+    [found] = list(parse_lines(io.StringIO(text), list(LAYOUT["wfp"].columns), LAYOUT["wfp"], REF))
+    assert found == Rejection(
+        2, "WFP commodity 'Coffee (robusta)' is not mapped to a commodity (wfp in commodities.v1.json)"
+    )
+
+
+def test_the_pihps_replay_of_the_detectors_dates_a_row_as_the_importer_does():
+    from pantau.detect.evaluate import Series, read_pihps
+
+    [first_imported, *_] = [r for r in results(PIHPS_DIR / "komoditas_beras_2022_2026.csv", ["Lampung"])
+                            if isinstance(r, Observation) and r.price_level == "retail"]  # fmt: skip
+    [first_replayed, *_] = read_pihps(Series("beras", 10, "prov_18", "18"))
+    assert first_replayed.occurred_at == first_imported.occurred_at
+    assert first_imported.occurred_at.isoformat() == f"{first_imported.observed_on}T10:00:00+07:00"
+
+
 def test_unknown_province_is_refused_with_the_known_ones():
     with pytest.raises(ValueError, match=r"unknown province\(s\) \['Atlantis'\]; known: Aceh, Bali"):
         province_filter(["Atlantis"], REF)
@@ -214,7 +250,7 @@ def wfp_rows(draw):
     name = draw(st.sampled_from(["Rice (medium quality)", "Chili (red)", "Eggs", "Sugar", "Garlic"]))
     row = [day.isoformat(), "X", "Y", market.name, str(market.wfp_market_id), "0", "0", "c", name, "KG", "actual",
            "Retail", "IDR", str(price), "1"]  # fmt: skip
-    return row, (WFP_COMMODITIES[name.casefold()][0], market.code, price, day)
+    return row, (REF.commodity_for_wfp(name)[0].code, market.code, price, day)
 
 
 @pytest.mark.parametrize(("layout", "strategy"), [("pihps", pihps_rows), ("bapanas", bapanas_rows), ("wfp", wfp_rows)])
