@@ -72,6 +72,8 @@ DOCUMENTED_METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
     "pantau_webhook_delivery_seconds": ("histogram", ()),
     "pantau_webhook_pending_deliveries": ("gauge", ()),
     "pantau_webhook_deadlettered_total": ("counter", ()),
+    # services/simulator: wall clock minus simulation clock (the backfill still to catch up)
+    "pantau_simulator_wall_clock_lag_seconds": ("gauge", ()),
 }
 # Series Prometheus writes itself for every scrape target.
 PROMETHEUS_BUILTIN_METRICS = frozenset({"up", "scrape_duration_seconds", "scrape_samples_scraped"})
