@@ -25,9 +25,12 @@ def _topics(settings: Settings) -> None:
 
 
 def _migrate(settings: Settings) -> None:
+    import structlog
     from psycopg import sql
 
     from pantau.db import connect, migrate
+    from pantau.reference import load_reference
+    from pantau.storage.reference_tables import sync_reference_tables
 
     migrate(settings)
     with connect(settings, autocommit=True) as conn:
@@ -39,6 +42,9 @@ def _migrate(settings: Settings) -> None:
                     sql.Literal(settings.database_reader_password)
                 )
             )
+        # The ref_* tables follow contracts/reference/ (dashboards join them for names and HET/HAP prices).
+        changed = sync_reference_tables(conn, load_reference())
+    structlog.get_logger(__name__).info("reference tables synced", **{k: v for k, v in changed.items() if v})
 
 
 def _tail(settings: Settings, topic: str, from_beginning: bool) -> None:
