@@ -48,17 +48,18 @@ CREATE TABLE ref_markets (
     supply_destination boolean          NOT NULL   -- a market the supply dashboards and detectors watch
 );
 
--- What a supply destination needs per commodity (kg per day) and its normal stock.
+-- What a supply destination needs per commodity and its normal stock; kg like the event tables'
+-- quantity_kg (double precision: "requirement / 1000" gives tonnes, not an integer division).
 CREATE TABLE ref_market_requirements (
-    market_code                text    NOT NULL REFERENCES ref_markets (code),
-    commodity_code             text    NOT NULL REFERENCES ref_commodities (code),
-    daily_requirement_kg       bigint,           -- NULL: not known (e.g. a warehouse)
-    typical_inflow_min_kg      bigint,
-    typical_inflow_max_kg      bigint,
-    safe_stock_min_kg          bigint,
-    safe_stock_max_kg          bigint,
-    inflow_peak_weekday        text,
-    basis                      text    NOT NULL CHECK (basis IN ('reported', 'assumption')),
+    market_code           text             NOT NULL REFERENCES ref_markets (code),
+    commodity_code        text             NOT NULL REFERENCES ref_commodities (code),
+    daily_requirement_kg  double precision,  -- per day; NULL: not known (e.g. a warehouse)
+    typical_inflow_min_kg double precision,  -- per day
+    typical_inflow_max_kg double precision,
+    safe_stock_min_kg     double precision,
+    safe_stock_max_kg     double precision,
+    inflow_peak_weekday   text,
+    basis                 text             NOT NULL CHECK (basis IN ('reported', 'assumption')),
     PRIMARY KEY (market_code, commodity_code)
 );
 

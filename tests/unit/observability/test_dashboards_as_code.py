@@ -1,10 +1,9 @@
 """What Grafana would get wrong silently, checked without Grafana: every panel says what it shows (title,
 description, a unit Grafana knows), reads a provisioned data source by uid, and queries only documented
-metrics or recording rules that exist; the reference values copied into SQL match contracts/reference."""
+metrics or recording rules that exist; reference data is joined from the database, never copied into SQL."""
 
 from __future__ import annotations
 
-import ast
 import re
 
 import pytest
@@ -134,56 +133,75 @@ def test_the_pipeline_dashboards_heavy_queries_use_recording_rules():
     assert not [t.query for p in pipeline.panels for t in p.targets if heavy.search(t.query)]
 
 
-# --- reference values copied into SQL -------------------------------------------------------------
-_REFERENCE_CTE = re.compile(r"-- reference:(\w+)[^\n]*\n\s*VALUES\s*(.*?)\n\)", re.DOTALL)
+# --- reference data is joined from the ref_* tables, never copied into SQL ------------------------
+_SQL_STRING = re.compile(r"'((?:[^']|'')*)'")
+_SQL_NUMBER = re.compile(r"(?<![\w.$])\d+(?:\.\d+)?(?![\w.])")
 
 
-def expected_reference(name: str) -> set[tuple]:
+def reference_strings() -> dict[str, str]:
+    """Every code and name in contracts/reference/ (casefolded) -> where it comes from."""
     ref = load_reference()
-    provinces = ("18", "31")
-    if name == "reference_prices":
-        return {(c.code, p.quality_grade, prov, p.kind, p.price_level, p.price_idr)
-                for c in ref.commodities for p in c.reference_prices for prov in provinces if p.applies_to(prov)}
-    if name == "daily_requirements":
-        return {(m.code, s.commodity, s.daily_requirement_kg) for m in ref.markets for s in m.supply
-                if s.daily_requirement_kg is not None}
-    if name == "regency_names":
-        return {(r.code, r.name) for r in ref.regencies}
-    if name == "commodity_names":
-        return {(c.code, c.name_id) for c in ref.commodities}
-    if name == "market_names":
-        return {(m.code, m.name, m.province_code) for m in ref.markets if m.province_code in provinces}
-    raise AssertionError(f"no reference rule for the SQL table {name}: add it here")
+    found: dict[str, str] = {}
+    for c in ref.commodities:
+        found |= {c.code.casefold(): "commodity code", c.name_id.casefold(): "commodity name",
+                  c.name_en.casefold(): "commodity name"}
+    for m in ref.markets:
+        found |= {m.code.casefold(): "market code", m.name.casefold(): "market name"}
+    for r in ref.regencies:
+        found |= {r.code.casefold(): "regency code", r.name.casefold(): "regency name"}
+    for k in ref.checkpoints:
+        found |= {k.code.casefold(): "checkpoint code", k.name.casefold(): "checkpoint name"}
+    return found
+
+
+def reference_figures() -> dict[float, str]:
+    """HET/HAP prices, daily requirements, inflows and safe stocks -> what they are."""
+    ref = load_reference()
+    found = {p.price_idr: f"{c.code} {p.kind.upper()} price" for c in ref.commodities for p in c.reference_prices}
+    for m in ref.markets:
+        for s in m.supply:
+            ranges = [r for r in (s.typical_inflow_kg_per_day, s.safe_stock_kg) if r]
+            figures = [s.daily_requirement_kg, *(v for r in ranges for v in (r.min, r.max))]
+            found |= {float(v): f"{m.code} {s.commodity} supply figure" for v in figures if v is not None}
+    return found
 
 
 def sql_texts():
     for dashboard, title, target in all_queries():
-        yield dashboard, title, target.query
+        if DATASOURCES[target.datasource_uid].type == "grafana-postgresql-datasource":
+            yield dashboard, title, target.query
     for dashboard in DASHBOARDS:
         for variable in dashboard.variables:
-            yield dashboard, f"${variable.name}", variable.query
+            if DATASOURCES[variable.datasource_uid].type == "grafana-postgresql-datasource":
+                yield dashboard, f"${variable.name}", variable.query
 
 
-def reference_ctes():
-    for dashboard, where, sql in sql_texts():
-        for match in _REFERENCE_CTE.finditer(sql):
-            rows = {tuple(ast.literal_eval(f"({row.strip().rstrip(',')})"))
-                    for row in match.group(2).splitlines() if row.strip()}
-            yield f"{dashboard.path.stem}/{where}/{match.group(1)}", match.group(1), rows
+SQL_TEXTS = list(sql_texts())
 
 
-@pytest.mark.parametrize("cte", list(reference_ctes()), ids=lambda c: c[0])
-def test_reference_values_in_dashboard_sql_equal_contracts_reference(cte):
-    _, name, rows = cte
-    expected = expected_reference(name)
-    assert rows == expected, (
-        f"{name} in the dashboard SQL differs from contracts/reference: missing {expected - rows}, "
-        f"extra {rows - expected}")
+@pytest.mark.parametrize("item", SQL_TEXTS, ids=lambda q: f"{q[0].path.stem}/{q[1]}")
+def test_dashboard_sql_holds_no_copy_of_reference_data(item):
+    """Names, codes, HET/HAP prices and requirements come from the ref_* tables by join."""
+    _, _, sql = item
+    strings, figures = reference_strings(), reference_figures()
+    copied = [f"'{s}' ({strings[s.casefold()]})" for s in _SQL_STRING.findall(sql) if s.casefold() in strings]
+    copied += [f"{n} ({figures[float(n)]})" for n in _SQL_NUMBER.findall(sql) if float(n) in figures]
+    assert not copied, f"reference data copied into the SQL: {copied}; join the ref_* tables instead"
+    assert "-- reference:" not in sql
 
 
-def test_het_hap_and_requirements_come_from_the_reference_copies():
-    names = {c[1] for c in reference_ctes()}
-    assert {"reference_prices", "daily_requirements", "regency_names", "market_names"} <= names
+def test_the_copy_check_finds_a_copied_name_and_price():
+    strings, figures = reference_strings(), reference_figures()
+    sql = "SELECT 'Pasar Induk Beras Cipinang', 13500 FROM (VALUES ('beras')) v"
+    assert [s for s in _SQL_STRING.findall(sql) if s.casefold() in strings] == ["Pasar Induk Beras Cipinang", "beras"]
+    assert [n for n in _SQL_NUMBER.findall(sql) if float(n) in figures] == ["13500"]
+
+
+def test_names_het_hap_and_requirements_are_joined_from_the_reference_tables():
+    joined = " ".join(sql for _, _, sql in SQL_TEXTS)
+    for table in ("ref_commodities", "ref_markets", "ref_regencies", "ref_checkpoints", "ref_reference_prices",
+                  "ref_market_requirements"):
+        assert table in joined, f"no dashboard reads {table}"
 
 
 # --- units -------------------------------------------------------------------------------------------
