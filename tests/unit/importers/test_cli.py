@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+
+import pytest
+import structlog
 
 from services.importer.__main__ import main
 
 FIXTURE = Path(__file__).parent / "fixtures" / "wfp_food_prices_idn_sample.csv"
+
+
+@pytest.fixture(autouse=True)
+def restore_logging():
+    """main() configures logging onto pytest's captured stderr, which is closed after the test: put the
+    defaults back so later tests in this process do not log into a closed file."""
+    handlers = logging.getLogger().handlers[:]
+    yield
+    structlog.reset_defaults()
+    logging.getLogger().handlers[:] = handlers
 
 
 def test_dry_run_reports_each_rejected_row_as_file_line_reason_and_sums_up(capsys):
