@@ -1,7 +1,7 @@
 """`pantau`: the operator's command for what is not a service.
 
-  pantau bootstrap          create the contract's topics and migrate the database (idempotent)
-  pantau migrate            apply pending database migrations
+  pantau bootstrap          create the topics, migrate the database, load the reference tables (idempotent)
+  pantau migrate            apply pending database migrations and reload the reference tables
   pantau topics             create missing topics from contracts/asyncapi.yaml
   pantau stack run|stop|status   the embedded local stack (make run / make stop / make status)
   pantau tail TOPIC         print a topic's events as they arrive (e.g. pangan.alert.v1)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from tests.benchmarks.bench_detect import bench_price_detector
 from pantau.detect.evaluate import PIHPS_DIR
+from tests.benchmarks.bench_detect import bench_price_detector
 
 HEADER = "Date_Scraped,Date_Param,Commodity_ID,Commodity_Name,Province_ID,Province_Name,Price,Price_Type\n"
 
