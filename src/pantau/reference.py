@@ -189,6 +189,9 @@ class Supply(_Model):
     source: str | None
 
 
+PROVINCE_AVERAGE_PREFIX = "Rata-rata Provinsi "
+
+
 class Market(_Model):
     code: str
     name: str
@@ -208,6 +211,14 @@ class Market(_Model):
         if self.supply_destination != bool(self.supply):
             raise ValueError("supply_destination must be true exactly when supply lists commodities")
         return self
+
+    @property
+    def place_name(self) -> str:
+        """What a price here is the price of: the province for a province average ("Lampung"),
+        else the market's own name."""
+        if self.kind == "province_average":
+            return self.name.removeprefix(PROVINCE_AVERAGE_PREFIX)
+        return self.name
 
     def supply_for(self, commodity: str) -> Supply:
         for supply in self.supply:

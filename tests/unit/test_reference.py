@@ -251,3 +251,14 @@ def test_missing_file_is_named(tmp_path):
     (contracts / "reference" / "holidays.v1.json").unlink()
     with pytest.raises(ReferenceDataError, match=r"holidays\.v1\.json: reference file is missing"):
         load_reference(contracts)
+
+
+def test_province_averages_are_named_in_indonesian_for_the_place_they_stand_for():
+    from pantau.reference import PROVINCE_AVERAGE_PREFIX, load_reference
+
+    ref = load_reference()
+    averages = [m for m in ref.markets if m.kind == "province_average"]
+    assert len(averages) >= 34
+    assert all(m.name.startswith(PROVINCE_AVERAGE_PREFIX) for m in averages)
+    assert ref.market("prov_18").place_name == "Lampung"
+    assert ref.market("pibc").place_name == ref.market("pibc").name

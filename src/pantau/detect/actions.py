@@ -42,7 +42,7 @@ class Names:
         commodities = {c.code: (c.name_id.lower(), c.name_en.lower()) for c in ref.commodities}
         places: dict[str, str] = {}
         for market in ref.markets:
-            places[market.code] = market.name.removesuffix(" (province average)")
+            places[market.code] = market.place_name
         for checkpoint in ref.checkpoints:
             places[checkpoint.code] = checkpoint.name
         for regency in ref.regencies:

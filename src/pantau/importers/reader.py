@@ -32,7 +32,7 @@ def known_provinces(ref: ReferenceData) -> dict[str, str]:
     names: dict[str, str] = {}
     for market in ref.markets:
         if market.kind == "province_average":
-            display = market.name.removesuffix(" (province average)")
+            display = market.place_name
             for name in (display, market.bapanas_province_name):
                 if name:
                     names[province_key(name)] = display
