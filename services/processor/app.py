@@ -16,11 +16,13 @@ from typing import Any
 
 import faust
 import structlog
+from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import TopicPartition
 from faust.types import TP, EventT
 
 from pantau.reference import load_reference
 from services.processor import faust_fixes
-from services.processor.committer import CommitFailed, Committer
+from services.processor.committer import CommitFailed, Committer, event_time_of
 from services.processor.metrics import PROCESSING_SECONDS
 from services.processor.sequencer import Sequencer
 from services.processor.settings import ProcessorSettings
@@ -89,9 +91,19 @@ class Runner:
         self.last_offset: dict[TP, int] = {}
         self.price_latest: dict[str, float] = {}
         self.locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self.input_topics: set[str] = set()  # set by create_app: the topics the stages read
+        self.handed: dict[TP, int] = {}  # last offset given to a stage (processed, or waiting in `held`)
+        self.received_watermark: dict[TP, float] = {}
+        self.held: dict[TP, list[tuple[float, int, Any]]] = {}  # (event time, offset, message) waiting
+        self.repartition_topics: set[str] = set()  # set by create_app
+        self.safe: dict[frozenset[str], float] = {}
+        self._offsets_client: AIOKafkaConsumer | None = None
 
     def on_partitions_revoked(self) -> None:
         self.sequencer.reset()
+        self.held.clear()
+        self.handed.clear()
+        self.safe.clear()
 
     async def run(self, stage: Stage, stream: faust.StreamT) -> None:
         batches = stream.noack_take(
@@ -110,20 +122,61 @@ class Runner:
     async def _process_in_sequence(self, stage: Stage) -> None:
         epoch = self.committer.epoch
         started = time.perf_counter()
-        runs = {}
+        runs: dict[TP, list[Any]] = {}
         for tp in self.sequencer.partitions(stage.topic):
             run = await self.sequencer.run(tp)
             if run:
                 runs[tp] = run
-        if not runs or epoch != self.committer.epoch:
+        if epoch != self.committer.epoch:
             return
-        prepared = [self._prepare(stage, tp, run) for tp, run in runs.items()]
+        plans = await self._release(stage, runs) if stage.time_sources else {
+            tp: (run, run[-1].offset + 1, run, []) for tp, run in runs.items()
+        }
+        if not plans:
+            return
+        now = await self.safe_time(stage.time_sources or {stage.topic}) if stage.ticks else NO_WATERMARK
+        prepared = [
+            self._prepare(stage, tp, ready, next_offset, now) for tp, (ready, next_offset, _, _) in plans.items()
+        ]
         if await self._commit(prepared, epoch):
-            for tp, run in runs.items():
-                self.sequencer.advance(tp, run[-1].offset + 1)
+            for tp, (_, _, received, held) in plans.items():
+                if received:
+                    self.sequencer.advance(tp, received[-1].offset + 1)
+                    self.handed[tp] = received[-1].offset
+                if stage.time_sources:
+                    self.held[tp] = held
             PROCESSING_SECONDS.labels(self.outputs.label(stage.topic)).observe(time.perf_counter() - started)
         else:
             log.info("batch dropped after a rebalance; its events are read again", stage=stage.name)
+
+    async def _release(self, stage: Stage, runs: dict[TP, list[Any]]) -> dict[TP, tuple[list, int, list, list]]:
+        """Records of a time-driven stage wait until the worker is safely past their event time, then
+        go in event-time order: a replay or a catch-up after a restart does not judge a shipment
+        late only because another partition's records about it have not been handled yet. The
+        committed offset stays at the oldest record still waiting (it is read again after a crash;
+        the aggregates' detectors ignore a record they have already applied)."""
+        for tp, run in runs.items():  # tentatively handed: counts for the stage's safe time
+            self._note_received(tp, run)
+        safe = await self.safe_time(stage.time_sources, extra=runs)
+        plans = {}
+        for tp in {*runs, *(tp for tp, held in self.held.items() if held and tp.topic == stage.topic)}:
+            received = runs.get(tp, [])
+            waiting = self.held.get(tp, []) + [(event_time_of(m), m.offset, m) for m in received]
+            waiting.sort(key=lambda item: (item[0], item[1]))
+            ready = [m for ts, _, m in waiting if ts <= safe]
+
+            held = [item for item in waiting if item[0] > safe]
+            if not ready and not received:
+                continue
+            last = received[-1].offset if received else self.handed.get(tp, -1)
+            next_offset = min(offset for _, offset, _ in held) if held else last + 1
+            plans[tp] = (ready, next_offset, received, held)
+        return plans
+
+    def _note_received(self, tp: TP, run: list[Any]) -> None:
+        watermark = max(event_time_of(m) for m in run)
+        if watermark > self.received_watermark.get(tp, NO_WATERMARK):
+            self.received_watermark[tp] = watermark
 
     async def heal(self, stages: Iterable[Stage]) -> None:
         """Re-read partitions with a hole; process what a skipped gap unblocked."""
@@ -134,18 +187,20 @@ class Runner:
                 async with self.locks[stage.name]:
                     await self._process_in_sequence(stage)
 
-    def _prepare(self, stage: Stage, tp: TP, messages: list[Any]) -> tuple[Work, float, float | None]:
-        work = Work(tp, messages[-1].offset + 1, self.outputs)
+    def _prepare(
+        self, stage: Stage, tp: TP, messages: list[Any], next_offset: int | None, now: float
+    ) -> tuple[Work, float, float | None]:
+        work = Work(tp, next_offset, self.outputs)
         watermark = self.partition_watermark.get(tp, NO_WATERMARK)
-        for message in messages:
+        for message in stage.in_event_time_order(messages):
             stage.handle(work, message)
             event_time = stage.event_time(message)
             if event_time is not None and event_time > watermark:
                 watermark = event_time
         tick_at = None
-        if stage.ticks and self._tick_due(tp, watermark):
-            stage.tick(work, tp.partition, watermark)
-            tick_at = watermark
+        if stage.ticks and self._tick_due(tp, now):
+            stage.tick(work, tp.partition, now)
+            tick_at = now
         return work, watermark, tick_at
 
     def _tick_due(self, tp: TP, watermark: float) -> bool:
@@ -174,13 +229,77 @@ class Runner:
                 self.last_tick[tp] = tick_at
             if work.next_offset is not None:
                 self.last_offset[tp] = work.next_offset - 1
+                self.handed.setdefault(tp, work.next_offset - 1)
+                self.handed[tp] = max(self.handed[tp], work.next_offset - 1)
                 self.last_batch_at[tp] = now
         return True
 
+    async def safe_time(self, topics: set[str], extra: dict[TP, list[Any]] | None = None) -> float:
+        """The event time up to which this worker has been given everything from `topics`.
+
+        A contract topic's partition holds events roughly in event-time order, so one that still has
+        records to hand over holds time at its own watermark; a repartition partition interleaves
+        several sources, so while one lags time does not move at all. When all are caught up, time is
+        the newest event time seen. Time-driven judgements (overdue shipments, stock running down)
+        use it, so that a partition lagging behind (a replay, a restart) does not make its shipments
+        look late. Log ends come from the broker (the fetcher's are as old as its last fetch).
+        Partitions of other workers are not seen."""
+        key = frozenset(topics)
+        previous = self.safe.get(key, NO_WATERMARK)
+        assigned = sorted(tp for tp in self.app.consumer.assignment() if tp.topic in topics)
+        if not assigned:
+            return previous
+        # progress first, log ends after: a record handed meanwhile then only makes us more careful
+        handed = {tp: self.handed.get(tp) for tp in assigned}
+        for tp, run in (extra or {}).items():
+            if run and tp in handed:
+                handed[tp] = run[-1].offset
+        watermarks = {
+            tp: max(self.partition_watermark.get(tp, NO_WATERMARK), self.received_watermark.get(tp, NO_WATERMARK))
+            for tp in assigned
+        }
+        ends = await self._end_offsets(assigned)
+        behind = []
+        for tp in assigned:
+            end = ends.get(tp)
+            position = handed[tp] + 1 if handed[tp] is not None else 0
+            if end is None or position < end:
+                if tp.topic in self.repartition_topics:
+                    return previous
+                behind.append(watermarks[tp])
+        safe = max(previous, min(behind) if behind else max(watermarks.values()))
+        self.safe[key] = safe
+        return safe
+
+    async def _end_offsets(self, tps: list[TP]) -> dict[TP, int]:
+        """Log end offsets from the broker (last stable offsets under read_committed)."""
+        if self._offsets_client is None:
+            # its own client in this loop: Faust's consumer thread answers only between long polls
+            self._offsets_client = AIOKafkaConsumer(
+                bootstrap_servers=self.settings.kafka_bootstrap_servers,
+                isolation_level="read_committed" if self.committer.exactly_once else "read_uncommitted",
+                enable_auto_commit=False,
+                client_id=f"{self.settings.processor_app_id}-offsets",
+            )
+            await self._offsets_client.start()
+        partitions = [TopicPartition(tp.topic, tp.partition) for tp in tps]
+        try:
+            ends = await self._offsets_client.end_offsets(partitions)
+        except Exception as exc:  # broker busy or topic metadata changing: nothing is safe yet
+            log.info("end offsets unavailable", error=repr(exc))
+            return {}
+        return {TP(tp.topic, tp.partition): offset for tp, offset in ends.items()}
+
+    async def release_held(self, stage: Stage) -> None:
+        """Hand over records that waited for the safe time (the timer calls this)."""
+        if any(self.held.get(tp) for tp in self.held if tp.topic == stage.topic):
+            async with self.locks[stage.name]:
+                await self._process_in_sequence(stage)
+
     async def tick_idle(self, stage: Stage, assigned: set[TP]) -> None:
         """Let event time pass on partitions that get no events (nothing arrives while a ferry is
-        closed): judge them at the newest event time this worker has seen, not at wall time."""
-        worker_watermark = max(self.partition_watermark.values(), default=NO_WATERMARK)
+        closed): judge them at the event time the worker has safely reached, not at wall time."""
+        worker_watermark = await self.safe_time(stage.time_sources or {stage.topic})
         idle_after = max(2 * self.settings.processor_batch_max_seconds, self.settings.processor_tick_seconds)
         now = time.monotonic()
         for tp in sorted(tp for tp in assigned if tp.topic == stage.topic):
@@ -198,19 +317,15 @@ class Runner:
                 await self._commit([(work, worker_watermark, worker_watermark)], epoch)
 
     async def report_lag(self, assigned: set[TP], topics: set[str]) -> None:
-        for tp in assigned:
-            if tp.topic not in topics:
-                continue
-            try:
-                highwater = self.app.consumer.highwater(tp)
-            except Exception:  # no fetch yet for this partition
-                continue
-            if highwater is None:
-                continue
-            processed = self.last_offset.get(tp)
-            position = processed + 1 if processed is not None else await self.app.consumer.position(tp)
-            if position is not None:
-                set_lag(self.outputs.label(tp.topic), tp.partition, highwater - position)
+        """pantau_consumer_lag_messages: records in each partition not yet handed to a stage."""
+        tps = sorted(tp for tp in assigned if tp.topic in topics)
+        ends = await self._end_offsets(tps) if tps else {}
+        for tp in tps:
+            end = ends.get(tp)
+            position = self.handed.get(tp)
+            position = position + 1 if position is not None else self.sequencer.expected.get(tp)
+            if end is not None and position is not None:
+                set_lag(self.outputs.label(tp.topic), tp.partition, end - position)
 
 
 @dataclass
@@ -280,6 +395,9 @@ def create_app(settings: ProcessorSettings, reference: Any = None) -> Processor:
     committer = Committer(app, exactly_once=settings.processing_guarantee == "exactly_once")
     outputs = Outputs(names.alert, names.deadletter, settings.processor_app_id, names.contract_topics())
     runner = Runner(app, settings, committer, outputs)
+    runner.input_topics = {stage.topic for stage in stages.values()}
+    runner.repartition_topics = {names.price_by_commodity, names.aggregates}
+    stages["aggregates"].time_sources = {names.shipment, names.harvest, names.aggregates}
     health = Health(
         unassigned_limit_s=settings.processor_unassigned_unhealthy_seconds,
         stall_limit_s=max(30.0, 10 * settings.processor_tick_seconds),
@@ -314,6 +432,8 @@ def create_app(settings: ProcessorSettings, reference: Any = None) -> Processor:
             health.last_assigned = time.monotonic()
         await runner.heal(stages.values())
         for stage in stages.values():
+            if stage.time_sources:
+                await runner.release_held(stage)
             if stage.ticks:
                 await runner.tick_idle(stage, assigned)
         await runner.report_lag(assigned, source_topics)

@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import faust
 import structlog
@@ -47,6 +48,21 @@ class Record:
     key: bytes | None
     value: bytes | None  # None: a tombstone (a table key deleted)
     partition: int | None = None  # None: the producer's partitioner picks it from the key
+    headers: list[tuple[str, bytes]] | None = None  # repartition records carry their event time here
+
+
+EVENT_TIME_HEADER = "pantau-event-time"
+
+
+def event_time_of(message: Any) -> float:
+    """The event time a repartition record carries (seconds); 0.0 when it has none.
+
+    A header, not the Kafka timestamp: brokers refuse timestamps more than an hour ahead of their
+    clock (log.message.timestamp.after.max.ms), and replays and tests carry event times ahead."""
+    for name, value in message.headers or ():
+        if name == EVENT_TIME_HEADER:
+            return float(value)
+    return 0.0
 
 
 @dataclass
@@ -98,7 +114,7 @@ class Committer:
     async def _send_acknowledged(self, records: list[Record]) -> None:
         """Send outside any transaction and wait until Kafka acknowledged every record."""
         producer = self.app.producer
-        pending = [await producer.send(r.topic, r.key, r.value, r.partition, None, None) for r in records]
+        pending = [await producer.send(r.topic, r.key, r.value, r.partition, None, r.headers) for r in records]
         try:
             await asyncio.gather(*pending)
         except Exception as exc:
@@ -113,7 +129,9 @@ class Committer:
         try:
             async with self.app.producer._trn_locks[tid]:
                 for record in (*unit.outputs, *unit.changelog):
-                    await producer.send(record.topic, record.value, key=record.key, partition=record.partition)
+                    await producer.send(
+                        record.topic, record.value, key=record.key, partition=record.partition, headers=record.headers
+                    )
                 if unit.next_offset is not None:
                     await producer.send_offsets_to_transaction({unit.tp: unit.next_offset}, self.app.conf.id)
                 await producer.commit_transaction()

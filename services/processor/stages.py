@@ -64,6 +64,7 @@ from pantau.detect.supply import (
     tick_supply,
 )
 from pantau.detect.timebase import from_ts
+from services.processor.committer import event_time_of
 from services.processor.tables import NO_WATERMARK, KeyState, StateTable
 from services.processor.work import (
     INVALID_VALUE,
@@ -154,12 +155,19 @@ class Stage:
     topic: str
     tables: tuple[StateTable, ...] = ()
     ticks = False
+    # Topics whose progress bounds this stage's event time; when set, the stage's records wait for
+    # the worker to be safely past their event time and are handled in event-time order.
+    time_sources: set[str] | None = None
 
     def handle(self, work: Work, message: Message) -> None:
         raise NotImplementedError
 
     def tick(self, work: Work, partition: int, now: float) -> None:
         pass
+
+    def in_event_time_order(self, messages: list[Message]) -> list[Message]:
+        """The order to handle one partition's records of a batch in (offset order by default)."""
+        return messages
 
     def event_time(self, message: Message) -> float | None:
         """Event time of the last handled record (for partition watermarks), if known."""
@@ -291,7 +299,7 @@ class PriceStage(ContractStage):
                 "quality_grade": p.quality_grade,
                 "province_code": p.province_code,
             }
-            work.forward(self.forward_topic, p.commodity, _forward(event, body))
+            work.forward(self.forward_topic, p.commodity, _forward(event, body), event.occurred_at.timestamp())
 
 
 class RepartitionStage(Stage):
@@ -320,6 +328,12 @@ class RepartitionStage(Stage):
 
     def event_time(self, message: Message) -> float | None:
         return self._last_event_time
+
+    def in_event_time_order(self, messages: list[Message]) -> list[Message]:
+        # A repartition partition interleaves records forwarded from several source partitions, each
+        # batch of them covering its own stretch of event time; in event-time order a detector does
+        # not judge one shipment late only because another partition's records are not handled yet.
+        return sorted(messages, key=event_time_of)
 
     def process(self, work: Work, source: Source, key: str, record: dict[str, Any]) -> None:
         raise NotImplementedError
@@ -382,12 +396,13 @@ class ShipmentStage(ContractStage):
             return  # a repeated or superseded event: the shipment is already past it
         status: ShipmentStatus = result
         value = _forward(event, {"kind": "status", "status": status.to_json()})
+        at = status.occurred_at.timestamp()
         if status.destination_key in self.detection.supply_targets:
-            work.forward(self.forward_topic, f"supply|{status.destination_key}", value)
+            work.forward(self.forward_topic, f"supply|{status.destination_key}", value, at)
         for checkpoint in status.checkpoint_keys:
-            work.forward(self.forward_topic, f"route|{checkpoint}", value)
+            work.forward(self.forward_topic, f"route|{checkpoint}", value, at)
         if status.dispatched_at is not None:
-            work.forward(self.forward_topic, f"harvest|{status.origin_key}", value)
+            work.forward(self.forward_topic, f"harvest|{status.origin_key}", value, at)
 
     def tick(self, work: Work, partition: int, now: float) -> None:
         """Forget arrived shipments once no event of theirs can still be on time."""
@@ -428,7 +443,7 @@ class HarvestStage(ContractStage):
             "available_from": p.expected_available_from.isoformat(),
             "available_until": p.expected_available_until.isoformat(),
         }
-        work.forward(self.forward_topic, f"harvest|{key}", _forward(event, body))
+        work.forward(self.forward_topic, f"harvest|{key}", _forward(event, body), event.occurred_at.timestamp())
 
 
 TickFunction = Callable[[Any, datetime, str], tuple[Any, list[Condition]]]

@@ -36,6 +36,11 @@ class TopicNames:
             aggregates=f"{app_id}-aggregates-repartition",
         )
 
+    @property
+    def contract_topics_reverse(self) -> dict[str, str]:
+        """Contract name -> actual name."""
+        return {contract: actual for actual, contract in self.contract_topics().items()}
+
     def contract_topics(self) -> dict[str, str]:
         """Actual name -> contract name, for the five contract topics."""
         return {

@@ -26,7 +26,7 @@ from pantau.contracts import (
 )
 from pantau.detect.lifecycle import Transition
 from pantau.metrics import ALERTS_EMITTED, CONSUMER_LAG, EVENTS_CONSUMED, EVENTS_DEADLETTERED, LAST_EVENT_TIMESTAMP
-from services.processor.committer import Record, Unit
+from services.processor.committer import EVENT_TIME_HEADER, Record, Unit
 from services.processor.metrics import DUPLICATES, EVENT_TO_ALERT_LATENCY, LATE_EVENTS, PRICE_LAST_OBSERVED
 from services.processor.tables import KeyState, StateTable
 
@@ -122,9 +122,10 @@ class Work:
                 table.put_committed(key, state, self.tp.partition)
 
     # --- outputs ---------------------------------------------------------------------------------
-    def forward(self, topic: str, key: str, value: bytes) -> None:
-        """A record for a repartition topic (the next stage)."""
-        self.forwards.append(Record(topic, key.encode(), value))
+    def forward(self, topic: str, key: str, value: bytes, event_time: float) -> None:
+        """A record for a repartition topic (the next stage), with its event time in a header."""
+        headers = [(EVENT_TIME_HEADER, repr(event_time).encode())]
+        self.forwards.append(Record(topic, key.encode(), value, headers=headers))
 
     def emit_transitions(self, transitions: Iterable[Transition], triggered_at: float | None) -> None:
         """Alert events for lifecycle transitions; `triggered_at`: produced_at of the event behind them."""
