@@ -31,12 +31,15 @@ an older epoch is not committed: its events are read again from the committed of
 from __future__ import annotations
 
 import asyncio
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import faust
 import structlog
+from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
 from faust.types import TP
 
 log = structlog.get_logger(__name__)
@@ -77,6 +80,11 @@ class Unit:
     forwards: list[Record] = field(default_factory=list)
 
 
+def _append(batch: Any, record: Record) -> bool:
+    metadata = batch.append(key=record.key, value=record.value, timestamp=None, headers=record.headers or [])
+    return metadata is not None
+
+
 class CommitFailed(RuntimeError):
     """Kafka refused a commit while the partition was still ours; the worker must restart and
     recover its tables from the changelogs."""
@@ -88,6 +96,9 @@ class Committer:
         self.exactly_once = exactly_once
         self.lock = asyncio.Lock()
         self.epoch = 0
+        self._partitions: dict[str, list[int]] = {}
+        self._partitioner = DefaultPartitioner()
+        self._partition_of: dict[tuple[str, bytes | None], int] = {}
 
     async def on_partitions_revoked(self) -> None:
         async with self.lock:  # let a commit in flight finish first
@@ -113,12 +124,43 @@ class Committer:
 
     async def _send_acknowledged(self, records: list[Record]) -> None:
         """Send outside any transaction and wait until Kafka acknowledged every record."""
-        producer = self.app.producer
-        pending = [await producer.send(r.topic, r.key, r.value, r.partition, None, r.headers) for r in records]
+        if not records:
+            return
+        producer = self.app.producer._producer  # faust-streaming 0.15: Faust's plain aiokafka producer
         try:
-            await asyncio.gather(*pending)
+            await asyncio.gather(*await self._send(producer, records))
         except Exception as exc:
-            raise CommitFailed(f"Kafka did not acknowledge {len(pending)} records: {exc!r}") from exc
+            raise CommitFailed(f"Kafka did not acknowledge {len(records)} records: {exc!r}") from exc
+
+    async def _send(self, producer: AIOKafkaProducer, records: Sequence[Record]) -> list[asyncio.Future]:
+        """Hand records to the producer, one batch per partition (a per-record send costs about as
+        much as the processing of an event); keyed records go where Kafka's default partitioner
+        (murmur2, as every other producer of the project) puts them."""
+        by_partition: dict[tuple[str, int], list[Record]] = defaultdict(list)
+        for record in records:
+            partition = record.partition
+            if partition is None:
+                partition = self._partition_of.get((record.topic, record.key))
+            if partition is None:
+                partitions = self._partitions.get(record.topic)
+                if partitions is None:
+                    partitions = self._partitions[record.topic] = sorted(await producer.partitions_for(record.topic))
+                partition = self._partitioner(record.key, partitions, partitions)  # murmur2 in Python: cached
+                if len(self._partition_of) > 100_000:
+                    self._partition_of.clear()
+                self._partition_of[(record.topic, record.key)] = partition
+            by_partition[(record.topic, partition)].append(record)
+        futures = []
+        for (topic, partition), batch_records in by_partition.items():
+            batch = producer.create_batch()
+            for record in batch_records:
+                if not _append(batch, record):
+                    futures.append(await producer.send_batch(batch, topic, partition=partition))
+                    batch = producer.create_batch()
+                    if not _append(batch, record):
+                        raise CommitFailed(f"a record for {topic} is larger than the producer's max batch size")
+            futures.append(await producer.send_batch(batch, topic, partition=partition))
+        return futures
 
     async def _commit_transaction(self, unit: Unit) -> None:
         tid = self._transactional_id(unit.tp)
@@ -128,10 +170,7 @@ class Committer:
             raise CommitFailed(f"no transactional producer {tid} for assigned partition {unit.tp}")
         try:
             async with self.app.producer._trn_locks[tid]:
-                for record in (*unit.outputs, *unit.changelog):
-                    await producer.send(
-                        record.topic, record.value, key=record.key, partition=record.partition, headers=record.headers
-                    )
+                await self._send(producer, [*unit.outputs, *unit.changelog])
                 if unit.next_offset is not None:
                     await producer.send_offsets_to_transaction({unit.tp: unit.next_offset}, self.app.conf.id)
                 await producer.commit_transaction()

@@ -385,7 +385,8 @@ class ShipmentStage(ContractStage):
 
     def process(self, work: Work, source: Source, event: Any, key: str, stored: KeyState | None) -> None:
         shipment_event = shipment_event_from_contract(event)
-        shipment, result = step_shipment(stored.detector if stored is not None else None, shipment_event)
+        before = stored.detector if stored is not None else None
+        shipment, result = step_shipment(before, shipment_event)
         if isinstance(result, Rejected):
             self.rejected(work, source, event, result)
             return
@@ -401,7 +402,8 @@ class ShipmentStage(ContractStage):
             work.forward(self.forward_topic, f"supply|{status.destination_key}", value, at)
         for checkpoint in status.checkpoint_keys:
             work.forward(self.forward_topic, f"route|{checkpoint}", value, at)
-        if status.dispatched_at is not None:
+        if status.dispatched_at is not None and (before is None or before.dispatched_ts is None):
+            # the harvest aggregate counts a shipment once: its first snapshot with a dispatch time
             work.forward(self.forward_topic, f"harvest|{status.origin_key}", value, at)
 
     def tick(self, work: Work, partition: int, now: float) -> None:

@@ -1,0 +1,265 @@
+"""Processor throughput per worker and event-to-alert latency, on the test stack's real Kafka (started
+here if it is not running), with real workers (`python -m services.processor` subprocesses).
+
+    .venv/bin/python -m tests.benchmarks.bench_processor [--events 60000] [--seconds 25]   (or: make bench)
+
+Prints, each next to its target (printed, not asserted):
+- events/s one worker handles at full speed (exactly_once), input pre-loaded: the simulator's event mix
+  (shipments, prices, harvests: every stage and repartition runs) and prices only (the hot path);
+- the same for a bare Faust agent loop over raw bytes in the same run (the framework's own ceiling
+  here; the ratio survives a busy machine better than the absolute figures);
+- event-to-alert latency p50/p95/p99 at 1,000 events/s input: from the triggering event's send to a
+  read_committed consumer receiving the alert.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from kafka import KafkaConsumer
+
+from pantau.contracts import (
+    ALERT_TOPIC,
+    HARVEST_TOPIC,
+    PRICE_TOPIC,
+    SHIPMENT_TOPIC,
+    WIB,
+    PriceObserved,
+    decode_event,
+    encode_event,
+    kafka_key,
+    new_event,
+)
+from pantau.devstack import LocalInfra, port_is_open
+from pantau.kafka import EventProducer
+from pantau.reference import load_reference
+from pantau.settings import REPO_ROOT
+from pantau.simulation import Simulation
+from pantau.simulation.engine import GroundTruth
+from tests.conftest import TEST_DIR, _start, make_settings
+from tests.integration.processor.workers import ProcessorEnv
+
+THROUGHPUT_TARGET = 20_000
+LATENCY_P99_TARGET_S = 0.5
+SOURCE_TOPICS = (PRICE_TOPIC, SHIPMENT_TOPIC, HARVEST_TOPIC)
+START = datetime(2026, 3, 1, 8, tzinfo=WIB)
+
+
+def simulator_events(count: int) -> list:
+    simulation = Simulation(load_reference(), seed=11, start=START, scenarios=())
+    events = []
+    for item in simulation.run():
+        if isinstance(item, GroundTruth):
+            continue
+        events.append(item)
+        if len(events) >= count:
+            return events
+    return events
+
+
+def price_events(count: int) -> list:
+    commodities = ("beras", "cabai_merah", "bawang_merah", "gula_pasir", "daging_ayam", "telur_ayam")
+    markets = [f"bench_m{i}" for i in range(max(1, count // (len(commodities) * 60)))]
+    events = []
+    for day in range(10_000):
+        for commodity in commodities:
+            for market in markets:
+                payload = PriceObserved(commodity=commodity, quality_grade="medium", market_code=market,
+                                        province_code="31", price_level="wholesale", unit="kg",
+                                        price_idr_per_kg=10_000.0 + 37 * ((day * 7 + len(market)) % 11))  # fmt: skip
+                events.append(new_event(payload, occurred_at=START + timedelta(days=day), source="bench"))
+                if len(events) >= count:
+                    return events
+    return events
+
+
+def consumed(worker, topics=SOURCE_TOPICS) -> float:
+    text = worker.metrics()
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith("pantau_events_consumed_total{") and any(f'topic="{t}"' in line for t in topics):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def full_speed(env: ProcessorEnv, events: list, label: str) -> float:
+    """Pre-load `events`, start one worker, time it from its first to its last consumed event."""
+    env.produce(events)
+    worker = env.worker(label, PROCESSOR_BATCH_MAX_EVENTS="5000", PROCESSOR_BATCH_MAX_SECONDS="0.2",
+                        LOG_LEVEL="WARNING").start()  # fmt: skip
+    worker.wait_assigned(timeout_s=180)
+    first = None
+    deadline = time.monotonic() + 900
+    while True:
+        done = consumed(worker)
+        now = time.monotonic()
+        if first is None and done > 0:
+            first = (now, done)
+        if done >= len(events):
+            break
+        if now > deadline:
+            raise SystemExit(f"{label}: only {done:.0f} of {len(events)} events consumed; log:\n{worker.log_tail()}")
+        time.sleep(0.1)
+    worker.stop()
+    start_at, start_count = first
+    return (len(events) - start_count) / max(now - start_at, 1e-9)
+
+
+BARE_LOOP = """
+import os, sys, time, faust
+n = int(sys.argv[2]); seen = [0, None]
+app = faust.App(sys.argv[3], broker="kafka://" + sys.argv[4], web_enabled=False, autodiscover=False,
+                consumer_auto_offset_reset="earliest", broker_session_timeout=6, broker_heartbeat_interval=0.6,
+                processing_guarantee="at_least_once", datadir=sys.argv[5])
+topic = app.topic(sys.argv[1], key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+@app.agent(topic)
+async def loop(stream):
+    async for value in stream:
+        if seen[1] is None:
+            seen[1] = time.perf_counter()
+        seen[0] += 1
+        if seen[0] >= n:
+            print(f"RATE {(n - 1) / (time.perf_counter() - seen[1]):.0f}", flush=True)
+            os._exit(0)
+faust.Worker(app, loglevel="WARNING", quiet=True, redirect_stdouts=False).execute_from_commandline()
+"""
+
+
+def bare_faust_loop(env: ProcessorEnv, events: list) -> float:
+    """A bare Faust agent over raw bytes (no decoding, no state, no commits of ours)."""
+    env.produce(events)
+    datadir = Path(tempfile.mkdtemp(prefix="bench-bare-"))
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", BARE_LOOP, env.topic(PRICE_TOPIC), str(len(events)), f"{env.app_id}-bare",
+             env.settings.kafka_bootstrap_servers, str(datadir)],
+            cwd=REPO_ROOT, capture_output=True, text=True, timeout=900,
+        )  # fmt: skip
+    finally:
+        shutil.rmtree(datadir, ignore_errors=True)
+    for line in result.stdout.splitlines():
+        if "RATE " in line:  # the worker may prefix terminal escapes
+            return float(line.split("RATE ")[1])
+    raise SystemExit(f"bare Faust loop did not finish: {result.stdout[-2000:]} {result.stderr[-2000:]}")
+
+
+def latency(env: ProcessorEnv, rate: float, seconds: float) -> list[float]:
+    """Seconds from sending an alert's triggering event to receiving the alert (read_committed)."""
+    worker = env.worker("latency", LOG_LEVEL="WARNING").start()
+    worker.wait_assigned(timeout_s=180)
+    commodities = ("beras", "gula_pasir", "daging_ayam", "telur_ayam", "minyak_goreng")
+    # groups of markets run through 30 calm days and a 2-day jump, one group after the other,
+    # so that alerts come all through the run
+    plan = []
+    group = 0
+    while len(plan) < rate * seconds:
+        markets = [f"lat{group}m{i}" for i in range(8)]
+        for day in range(32):
+            for commodity in commodities:
+                for market in markets:
+                    plan.append((commodity, market, day, 1.0 if day < 30 else 1.3))
+        group += 1
+    plan = plan[: int(rate * seconds)]
+    sent_at: dict[tuple[str, str], float] = {}
+    received: list[float] = []
+    stop = threading.Event()
+
+    def consume() -> None:
+        consumer = KafkaConsumer(
+            env.topic(ALERT_TOPIC),
+            bootstrap_servers=env.settings.kafka_bootstrap_servers,
+            auto_offset_reset="earliest",
+            group_id=None,
+            isolation_level="read_committed",
+        )
+        try:
+            while not stop.is_set():
+                for records in consumer.poll(timeout_ms=100).values():
+                    now = time.time()
+                    for record in records:
+                        alert = decode_event(record.value)
+                        if alert.event_type != "AlertOpened":
+                            continue
+                        trigger = (alert.payload.subject, alert.occurred_at.date().isoformat())
+                        if trigger in sent_at:
+                            received.append(now - sent_at[trigger])
+        finally:
+            consumer.close()
+
+    reader = threading.Thread(target=consume, daemon=True)
+    reader.start()
+    base = {"beras": 13_000, "gula_pasir": 17_500, "daging_ayam": 36_000, "telur_ayam": 28_000, "minyak_goreng": 15_500}
+    with EventProducer(env.settings, client_id="bench-latency", linger_ms=0) as producer:
+        started = time.monotonic()
+        for i, (commodity, market, day, factor) in enumerate(plan):
+            due = started + i / rate
+            pause = due - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+            at = START + timedelta(days=day)
+            payload = PriceObserved(commodity=commodity, quality_grade="medium", market_code=market,
+                                    province_code="31", price_level="wholesale", unit="kg",
+                                    price_idr_per_kg=base[commodity] * factor)  # fmt: skip
+            event = new_event(payload, occurred_at=at, source="bench", produced_at=datetime.now(WIB))
+            sent_at[(f"price_spike:{commodity}:{market}", at.date().isoformat())] = time.time()
+            producer.send(env.topic(PRICE_TOPIC), kafka_key(event), encode_event(event), event.event_type)
+        producer.flush()
+    time.sleep(5)
+    stop.set()
+    reader.join()
+    worker.stop()
+    return received
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=60_000, help="events per full-speed run")
+    parser.add_argument("--seconds", type=float, default=25.0, help="length of the 1k events/s latency run")
+    args = parser.parse_args(argv or [])
+    settings = make_settings(log_level="WARNING")
+    infra = LocalInfra(settings, TEST_DIR)
+    host, port = settings.kafka_address
+    if not port_is_open(host, port):
+        _start(infra.kafka(), infra.prepare_kafka, [TEST_DIR / "kafka"])
+    logs = Path(tempfile.mkdtemp(prefix="bench-processor-"))
+    try:
+        print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} (other work skews figures)")
+        mix = simulator_events(args.events)
+        rate = full_speed(ProcessorEnv.fresh(settings, logs), mix, "mix")
+        print(f"simulator mix, exactly_once, 1 worker: {rate:,.0f} events/s   (target >= {THROUGHPUT_TARGET:,})")
+        prices = price_events(args.events)
+        rate = full_speed(ProcessorEnv.fresh(settings, logs), prices, "prices")
+        print(f"prices only,   exactly_once, 1 worker: {rate:,.0f} events/s   (target >= {THROUGHPUT_TARGET:,})")
+        bare = bare_faust_loop(ProcessorEnv.fresh(settings, logs), prices)
+        print(f"bare Faust agent loop over raw bytes:   {bare:,.0f} events/s   (the framework's ceiling here)")
+        delays = latency(ProcessorEnv.fresh(settings, logs), 1000.0, args.seconds)
+        if not delays:
+            print("event-to-alert latency: no alert received")
+        else:
+            print(
+                f"event-to-alert latency at 1,000 events/s ({len(delays)} alerts): "
+                f"p50 {percentile(delays, 0.5) * 1000:.0f} ms, p95 {percentile(delays, 0.95) * 1000:.0f} ms, "
+                f"p99 {percentile(delays, 0.99) * 1000:.0f} ms   (target p99 <= {LATENCY_P99_TARGET_S * 1000:.0f} ms; "
+                f"mean {statistics.mean(delays) * 1000:.0f} ms)"
+            )
+    finally:
+        shutil.rmtree(logs, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
