@@ -14,7 +14,7 @@ import argparse
 import sys
 
 from pantau.logging import configure_logging
-from pantau.settings import Settings
+from pantau.settings import Settings, settings_table
 
 
 def _topics(settings: Settings) -> None:
@@ -91,7 +91,11 @@ def main(argv: list[str] | None = None) -> int:
     tail.add_argument("--from-beginning", action="store_true")
     health = sub.add_parser("health", help="exit 0 when a service's /healthz answers 200")
     health.add_argument("service")
+    sub.add_parser("settings", help="every setting (environment variable), its default and meaning, as Markdown")
     args = parser.parse_args(argv)
+    if args.command == "settings":
+        print(settings_table())
+        return 0
 
     settings = Settings()
     if args.command == "health":

@@ -175,6 +175,7 @@ class Variable:
     multi: bool
     include_all: bool
     all_value: str | None
+    saved: tuple[str, ...] = ()  # the selection saved with the dashboard ("current"); ("$__all",) for All
 
 
 @dataclass(frozen=True)
@@ -230,6 +231,12 @@ def _flatten_panels(panels: Iterable[Mapping[str, Any]]) -> Iterable[Mapping[str
             yield panel
 
 
+def _saved_values(current: Any) -> tuple[str, ...]:
+    """A variable's saved selection ("current"); ("$__all",) for "All"."""
+    values = (current or {}).get("value") or ()
+    return (values,) if isinstance(values, str) else tuple(str(v) for v in values)
+
+
 def load_dashboard(path: Path | str) -> Dashboard:
     path = Path(path)
     try:
@@ -266,6 +273,7 @@ def load_dashboard(path: Path | str) -> Dashboard:
                 multi=bool(v.get("multi")),
                 include_all=bool(v.get("includeAll")),
                 all_value=v.get("allValue") or None,
+                saved=_saved_values(v.get("current")),
             )
         )
     annotations = []
@@ -607,7 +615,7 @@ class PanelResult:
     panel: str
     panel_type: str
     ref_id: str
-    case: str  # "first values", "All", or "variable $x"
+    case: str  # "as opened", "All", or "variable $x"
     kind: str  # "sql" | "promql" | "variable" | "annotation"
     query: str = ""
     columns: list[str] = field(default_factory=list)
@@ -821,12 +829,16 @@ class DashboardChecker:
 
     def variable_cases(self, dashboard: Dashboard, start: datetime, end: datetime,
                        results: list[PanelResult]) -> list[tuple[str, dict[str, VariableChoice]]] | None:
-        """[("first values", ...), ("All", ...)]; None (with a failed result) when a variable has no value."""
-        first: dict[str, VariableChoice] = {}
+        """The selections to run every query with; None (with a failed result) when a variable has no
+        value. "As opened" is what Grafana shows first: each variable's saved selection while its
+        options still hold it, else the first option; "one value each" narrows every multi-value
+        variable to its first option; "All" selects all of every variable that offers it."""
+        opened: dict[str, VariableChoice] = {}
+        single: dict[str, VariableChoice] = {}
         everything: dict[str, VariableChoice] = {}
         for variable in dashboard.variables:
             try:
-                values = self.variable_values(variable, start, end, first)
+                values = self.variable_values(variable, start, end, opened)
                 problem = None if values else "the variable's query returned no values"
             except DashboardError as exc:
                 values, problem = [], str(exc)
@@ -834,13 +846,23 @@ class DashboardChecker:
                                        "options", "variable", variable.query, rows=len(values), problem=problem))
             if problem:
                 return None
-            first[variable.name] = VariableChoice(variable, (values[0],))
-            everything[variable.name] = (VariableChoice(variable, tuple(values), all=True)
-                                         if variable.include_all else first[variable.name])
-        cases = [("first values", first)]
-        if any(v.include_all for v in dashboard.variables):
-            cases.append(("All", everything))
-        return cases
+            first = VariableChoice(variable, (values[0],))
+            every = VariableChoice(variable, tuple(values), all=True) if variable.include_all else first
+            if variable.saved == ("$__all",):
+                opened[variable.name] = every
+            elif variable.saved and set(variable.saved) <= set(values):
+                opened[variable.name] = VariableChoice(variable, variable.saved)
+            else:
+                opened[variable.name] = first
+            keeps_saved = not variable.multi and not opened[variable.name].all
+            single[variable.name] = opened[variable.name] if keeps_saved else first
+            everything[variable.name] = every if variable.include_all else opened[variable.name]
+        cases = [("as opened", opened), ("one value each", single), ("All", everything)]
+        distinct: list[tuple[str, dict[str, VariableChoice]]] = []
+        for name, choices in cases:
+            if all(choices != seen for _, seen in distinct):
+                distinct.append((name, choices))
+        return distinct
 
     # --- the dashboard ----------------------------------------------------------------------------
     def check(self, dashboard: Dashboard, start: datetime, end: datetime) -> list[PanelResult]:

@@ -27,36 +27,51 @@ DEV_WEBHOOK_SECRET_KEY = "pantau-webhook-key-dev"
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_ignore_empty=True, extra="ignore", frozen=True)
 
-    environment: Literal["development", "test", "production"] = "development"
-    log_level: str = "INFO"
-    log_format: Literal["auto", "json", "console"] = "auto"
+    environment: Literal["development", "test", "production"] = Field(
+        "development", description="production refuses the development secrets below."
+    )
+    log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
+    log_format: Literal["auto", "json", "console"] = Field(
+        "auto", description="auto: coloured key=value on a terminal, JSON lines otherwise."
+    )
 
     # --- Kafka -------------------------------------------------------------------------------
-    kafka_bootstrap_servers: str = "127.0.0.1:9092"
-    # Topics are created by `pantau bootstrap` from contracts/asyncapi.yaml; 1 replica locally.
-    kafka_replication_factor: int = Field(1, ge=1)
-    # exactly_once needs Kafka transactions (real Apache Kafka, local and in compose).
-    processing_guarantee: Literal["at_least_once", "exactly_once"] = "exactly_once"
-    producer_buffer_max_seconds: float = Field(30.0, gt=0)
+    kafka_bootstrap_servers: str = Field(
+        "127.0.0.1:9092", description="Kafka brokers, host:port[,host:port]. Set: make run uses it, starts none."
+    )
+    kafka_replication_factor: int = Field(
+        1, ge=1, description="Replicas of the topics `pantau bootstrap` creates (from contracts/asyncapi.yaml)."
+    )
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
+        "exactly_once", description="The processor's guarantee; exactly_once uses Kafka transactions."
+    )
+    producer_buffer_max_seconds: float = Field(
+        30.0, gt=0, description="How long producers buffer events Kafka has not acknowledged before they fail loudly."
+    )
 
     # --- Database ----------------------------------------------------------------------------
-    database_url: str = f"postgresql://pantau:{DEV_DATABASE_PASSWORD}@127.0.0.1:55432/pantau"
-    # Read-only role for Grafana and the query API's reads.
-    database_reader_password: str = DEV_READER_PASSWORD
-    retention_days: int = Field(400, ge=1)
+    database_url: str = Field(
+        f"postgresql://pantau:{DEV_DATABASE_PASSWORD}@127.0.0.1:55432/pantau",
+        description="PostgreSQL (with TimescaleDB where installed). Set: make run uses it, starts none.",
+    )
+    database_reader_password: str = Field(
+        DEV_READER_PASSWORD, description="Password `pantau bootstrap` gives the read-only role pantau_reader (Grafana)."
+    )
+    retention_days: int = Field(400, ge=1, description="Days of events the database keeps.")
 
     # --- Prometheus --------------------------------------------------------------------------
-    prometheus_url: str = "http://127.0.0.1:9090"
+    prometheus_url: str = Field(
+        "http://127.0.0.1:9090", description="Prometheus (live counts of make run). Set: make run starts none."
+    )
 
     # --- Service ports (metrics and /healthz; the HTTP services serve them on their own port) --
-    simulator_port: int = 9101
-    processor_port: int = 9102
-    sink_port: int = 9103
-    dispatcher_port: int = 9104
-    gateway_port: int = 8001
-    api_port: int = 8000
-    # Interface the services listen on; 0.0.0.0 inside containers.
-    service_host: str = "127.0.0.1"
+    simulator_port: int = Field(9101, description="Simulator's /metrics and /healthz.")
+    processor_port: int = Field(9102, description="Processor's /metrics and /healthz.")
+    sink_port: int = Field(9103, description="Sink's /metrics and /healthz.")
+    dispatcher_port: int = Field(9104, description="Dispatcher's /metrics and /healthz.")
+    gateway_port: int = Field(8001, description="Ingest gateway (HTTP API, /docs, /metrics, /healthz).")
+    api_port: int = Field(8000, description="Query API (HTTP API, /docs, /metrics, /healthz).")
+    service_host: str = Field("127.0.0.1", description="Interface the services listen on; 0.0.0.0 in containers.")
 
     # --- Simulator ---------------------------------------------------------------------------
     simulator_seed: int = Field(
@@ -93,31 +108,64 @@ class Settings(BaseSettings):
     )  # fmt: skip
 
     # --- Processor ---------------------------------------------------------------------------
-    processor_late_tolerance_hours: float = Field(72.0, ge=0)
-    processor_data_dir: Path = REPO_ROOT / ".local" / "processor"
+    processor_app_id: str = Field(
+        "pantau-processor",
+        description="Faust app id: consumer group, transactional ids, prefix of its changelog and repartition topics.",
+    )
+    processor_topic_prefix: str = Field(
+        "", description="Prepended to the contract topic names (tests use a fresh one); empty in deployments."
+    )
+    processor_late_tolerance_hours: float = Field(
+        72.0, ge=0, description="Events this much older than their series' newest still count; older: dead-lettered."
+    )
+    processor_batch_max_events: int = Field(2000, ge=1, description="Events per processing batch at most.")
+    processor_batch_max_seconds: float = Field(0.05, gt=0, description="How long a batch waits to fill.")
+    processor_session_timeout_seconds: float = Field(
+        10.0, ge=2, description="Consumer group session timeout: a dead worker's partitions move after about this."
+    )
+    processor_tick_seconds: float = Field(
+        1.0, gt=0, description="Wall-clock timer that lets event time pass on idle partitions and refreshes lag."
+    )
+    processor_tick_event_minutes: float = Field(
+        15.0, gt=0, description="Event time between two runs of the time-driven detectors (overdue, stock)."
+    )
+    processor_unassigned_unhealthy_seconds: float = Field(
+        120.0, gt=0, description="/healthz turns unhealthy after the worker has had no partition this long."
+    )
+    processor_data_dir: Path = Field(
+        REPO_ROOT / ".local" / "processor", description="Faust's local table state (rebuilt from changelogs)."
+    )
 
     # --- Sink --------------------------------------------------------------------------------
     # Consumer group of the sink (tests run a sink in a fresh group on the shared broker).
-    sink_consumer_group: str = "pantau-sink"
-    sink_batch_max_rows: int = Field(5000, ge=1)
-    sink_batch_max_seconds: float = Field(0.5, gt=0)
+    sink_consumer_group: str = Field("pantau-sink", description="Kafka consumer group of the sink.")
+    sink_batch_max_rows: int = Field(5000, ge=1, description="Rows per database batch at most.")
+    sink_batch_max_seconds: float = Field(0.5, gt=0, description="How long a batch waits to fill before it is written.")
 
     # --- API, gateway and dispatcher ---------------------------------------------------------
-    admin_token: str = DEV_ADMIN_TOKEN
-    webhook_secret_key: str = DEV_WEBHOOK_SECRET_KEY
-    api_rate_limit_per_minute: int = Field(120, ge=1)
-    dispatcher_max_attempts: int = Field(30, ge=1)
-    dispatcher_backoff_initial_seconds: float = Field(1.0, gt=0)
-    dispatcher_backoff_max_seconds: float = Field(300.0, gt=0)
+    admin_token: str = Field(DEV_ADMIN_TOKEN, description="Bearer token of the API's admin endpoints (API keys).")
+    webhook_secret_key: str = Field(
+        DEV_WEBHOOK_SECRET_KEY, description="Master key the webhook signing secrets are derived from."
+    )
+    api_rate_limit_per_minute: int = Field(120, ge=1, description="Requests per minute per API key or client.")
+    dispatcher_max_attempts: int = Field(
+        30, ge=1, description="Webhook attempts before a delivery is dead-lettered (30: almost an hour of outage)."
+    )
+    dispatcher_backoff_initial_seconds: float = Field(1.0, gt=0, description="First retry delay of a webhook.")
+    dispatcher_backoff_max_seconds: float = Field(300.0, gt=0, description="Longest retry delay of a webhook.")
 
     # --- Embedded local stack (make run / tests) ---------------------------------------------
-    local_dir: Path = REPO_ROOT / ".local"
-    # Start the embedded part? Unset: yes unless its address variable (KAFKA_BOOTSTRAP_SERVERS,
-    # DATABASE_URL, PROMETHEUS_URL) is set. LOCAL_KAFKA=true with KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:29092
-    # moves the embedded broker to another port.
-    local_kafka: bool | None = None
-    local_postgres: bool | None = None
-    local_prometheus: bool | None = None
+    local_dir: Path = Field(REPO_ROOT / ".local", description="State of make run: topics, database, metrics, logs.")
+    local_kafka: bool | None = Field(
+        None, description="Start the embedded Kafka? Unset: unless KAFKA_BOOTSTRAP_SERVERS is set. true with "
+        "KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:29092 moves it to another port."
+    )  # fmt: skip
+    local_postgres: bool | None = Field(
+        None, description="Start the embedded PostgreSQL? Unset: unless DATABASE_URL is set."
+    )
+    local_prometheus: bool | None = Field(
+        None, description="Start the embedded Prometheus? Unset: unless PROMETHEUS_URL is set."
+    )
 
     @model_validator(mode="after")
     def _refuse_dev_secrets_outside_development(self) -> Settings:
@@ -155,6 +203,13 @@ class Settings(BaseSettings):
         return parts.hostname or "127.0.0.1", parts.port or 9090
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Settings from the environment; keyword overrides win (tests use them)."""
-    return Settings(**overrides)
+def settings_table() -> str:
+    """The README's configuration table, generated from the fields (a test keeps the README equal)."""
+    rows = ["| Variable | Default | What it does |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        if isinstance(default, Path):
+            default = default.relative_to(REPO_ROOT) if default.is_relative_to(REPO_ROOT) else default
+        shown = "unset" if default is None else f"`{default}`"
+        rows.append(f"| `{name.upper()}` | {shown} | {field.description or ''} |")
+    return "\n".join(rows)

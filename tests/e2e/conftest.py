@@ -32,9 +32,6 @@ E2E_ENV = {
     "GATEWAY_PORT": "28001",
     "API_PORT": "28000",
     "ENVIRONMENT": "development",
-    # Three days of history are enough for the demo scenarios (they start within two simulated
-    # days) and take 72 s to catch up at the speed the tests use.
-    "SIMULATOR_BACKFILL_DAYS": "3",
 }
 
 

@@ -28,7 +28,7 @@ from pantau.devstack import existing_services
 from pantau.settings import REPO_ROOT
 from pantau.subscriptions.signing import verify as verify_signature
 from tests.e2e.conftest import RunningStack, start_stack
-from tests.e2e.webhooks import WebhookReceiver
+from tests.e2e.webhooks import AlertStreamListener, StreamedEvent, WebhookReceiver
 
 SPEED = "3600"
 SCHEMAS = REPO_ROOT / "contracts" / "schemas"
@@ -93,8 +93,10 @@ def subscription(stack: RunningStack, api: httpx.Client) -> Iterator[dict]:
         )
         assert response.status_code == 201, response.text
         body = response.json()
-        yield {"api_key": api_key, "receiver": receiver, "secret": body["signing_secret"],
-               "created_at": datetime.now(UTC), **body}
+        stream_url = f"{api.base_url}v1/alerts/stream".replace("//v1", "/v1")
+        with AlertStreamListener(stream_url, api_key) as stream:
+            yield {**body, "api_key": api_key, "receiver": receiver, "stream": stream,
+                   "secret": body["signing_secret"], "created_at": datetime.fromisoformat(body["created_at"])}
 
 
 def test_rows_appear_in_timescaledb_within_60_seconds_of_start(stack):
@@ -284,20 +286,23 @@ def test_the_subscriber_receives_signed_webhooks_for_matching_alerts_and_nothing
         assert request.headers["X-Pantau-Delivery-Id"]
 
 
-def test_the_live_stream_shows_alerts_as_they_happen(stack, api, subscription):
-    """SSE: connect, then wait for the next matching alert lifecycle event."""
-    headers = {"Authorization": f"Bearer {subscription['api_key']}", "Accept": "text/event-stream"}
-    with api.stream("GET", "/v1/alerts/stream", headers=headers, timeout=httpx.Timeout(10, read=400)) as response:
-        assert response.status_code == 200
-        event_type = None
-        for line in response.iter_lines():
-            if line.startswith("event:"):
-                event_type = line.split(":", 1)[1].strip()
-            elif line.startswith("data:") and event_type:
-                event = json.loads(line.split(":", 1)[1])
-                assert event["payload"]["alert_type"] == "price_spike"
-                return
-    pytest.fail("the stream ended without an alert")
+def test_the_live_stream_shows_alerts_as_they_happen(stack, subscription):
+    """SSE, open since the subscription was made: it shows the key's alerts, each within seconds of
+    the processor producing it, and no other alert type."""
+    stream: AlertStreamListener = subscription["stream"]
+
+    def streamed() -> list[StreamedEvent]:
+        assert stream.error is None, f"the stream broke: {stream.error!r}"
+        alerts = [e for e in stream.events if e.data.get("event_type", "").startswith("Alert")]
+        assert alerts, "no alert on the stream yet"
+        return alerts
+
+    alerts = eventually(streamed, 300, "an alert on the live stream", every_s=2)
+    assert {e.data["payload"]["alert_type"] for e in alerts} == {"price_spike"}
+    produced = {str(a["event_id"]): a["produced_at"] for a in alerts_on_topic(stack)}
+    for event in alerts:
+        delay = event.received_at - produced[event.data["event_id"]].timestamp()
+        assert delay < 30, f"{event.data['event_id']} reached the stream {delay:.0f}s after it was produced"
 
 
 @pytest.mark.parametrize("dashboard", sorted((REPO_ROOT / "grafana" / "dashboards").glob("*.json")),

@@ -14,7 +14,6 @@ side therefore never alerts. Observations older than a side's latest price chang
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +28,7 @@ from pantau.detect.conditions import (
     Severity,
     Signal,
 )
-from pantau.detect.price import PriceObservation
+from pantau.detect.price import PriceObservation, impossible_price
 from pantau.detect.timebase import NaiveTimeError, day_to_date, timestamp, wib_day_of_ts
 
 
@@ -90,8 +89,9 @@ def step_disparity(
     state = state if state is not None else DisparityState()
     if obs.commodity != pair.commodity or obs.market_code not in (pair.numerator, pair.denominator):
         raise ValueError(f"observation {obs.commodity}:{obs.market_code} does not belong to pair {pair.key}")
-    if not (obs.price_idr > 0.0 and math.isfinite(obs.price_idr)):
-        return state, Invalid(f"price_idr must be a positive number, got {obs.price_idr!r}")
+    problem = impossible_price(obs.price_idr)
+    if problem:
+        return state, Invalid(problem)
     try:
         ts = timestamp(obs.occurred_at)
     except NaiveTimeError as exc:

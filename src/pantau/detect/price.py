@@ -225,6 +225,16 @@ class PriceState:
         )
 
 
+MIN_PRICE_IDR = 1.0  # below one rupiah is a unit error, and changes against it overflow
+
+
+def impossible_price(price: float) -> str | None:
+    """Why a price cannot be real, or None."""
+    if price >= MIN_PRICE_IDR and math.isfinite(price):  # NaN fails `>=`
+        return None
+    return f"price_idr must be a number of at least {MIN_PRICE_IDR:g} rupiah, got {price!r}"
+
+
 def price_subject(commodity: str, market_code: str) -> str:
     return f"price_spike:{commodity}:{market_code}"
 
@@ -235,8 +245,9 @@ def step_price(
     """Fold one observation into the series state; see the module docstring for the result."""
     state = state if state is not None else PriceState()
     price = obs.price_idr
-    if not (price > 0.0 and math.isfinite(price)):  # NaN fails `> 0`
-        return state, Invalid(f"price_idr must be a positive number, got {price!r}")
+    problem = impossible_price(price)
+    if problem:
+        return state, Invalid(problem)
     profile = config.profiles.get(obs.commodity)
     if profile is None:
         return state, Invalid(f"no detection profile for commodity {obs.commodity!r}; add it to the PriceConfig")

@@ -176,9 +176,10 @@ def test_same_day_repeated_observations_count_once(price_config):
 @pytest.mark.parametrize(
     ("price", "reason"),
     [
-        (0.0, "positive"),
-        (-13_000.0, "positive"),
-        (math.nan, "positive"),
+        (0.0, "at least 1 rupiah"),
+        (0.5, "at least 1 rupiah"),
+        (-13_000.0, "at least 1 rupiah"),
+        (math.nan, "at least 1 rupiah"),
         (13_000.0 * 25, "20x off the recent median"),
         (13_000.0 / 25, "20x off the recent median"),
     ],

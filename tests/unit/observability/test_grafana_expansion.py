@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from pantau.dashboards import (
+    Dashboard,
+    DashboardChecker,
     DashboardError,
     QueryWindow,
     Variable,
@@ -171,3 +174,34 @@ def test_results_a_panel_could_not_show_are_reported(panel_type, fmt, columns, r
 def test_a_result_with_time_and_values_is_fine():
     columns = [("time", "timestamptz"), ("metric", "text"), ("harga", "float8")]
     assert _check_sql_result("timeseries", "time_series", columns, [(START, "pibc", 12850.0)], ()) is None
+
+
+def _dashboard_with(*variables: Variable) -> Dashboard:
+    return Dashboard(path=Path("d.json"), uid="d", title="d", time_from="now-6h", time_to="now", panels=(),
+                     variables=variables, annotations=(), raw={})
+
+
+def _custom(name: str, options: str, saved: tuple[str, ...], multi: bool = False) -> Variable:
+    return Variable(name=name, type="custom", datasource_uid=None, query=options, multi=multi,
+                    include_all=multi, all_value=None, saved=saved)
+
+
+def _selections(dashboard: Dashboard) -> dict[str, dict[str, tuple[tuple[str, ...], bool]]]:
+    checker = DashboardChecker(None, None, datasources={})
+    now = datetime(2026, 11, 26, tzinfo=UTC)
+    cases = checker.variable_cases(dashboard, now - timedelta(hours=6), now, [])
+    return {case: {name: (choice.values, choice.all) for name, choice in choices.items()} for case, choices in cases}
+
+
+def test_a_dashboard_opens_on_its_saved_selection_as_grafana_does():
+    dashboard = _dashboard_with(_custom("commodity", "bawang_merah,beras,jagung", ("beras",)),
+                                _custom("market", "pibc,pikj", ("$__all",), multi=True))
+    cases = _selections(dashboard)
+    assert cases["as opened"] == {"commodity": (("beras",), False), "market": (("pibc", "pikj"), True)}
+    assert cases["one value each"] == {"commodity": (("beras",), False), "market": (("pibc",), False)}
+    assert "All" not in cases  # the same selection as opened: not run twice
+
+
+def test_a_saved_value_no_longer_offered_falls_back_to_the_first_option():
+    cases = _selections(_dashboard_with(_custom("commodity", "bawang_merah,jagung", ("beras",))))
+    assert cases == {"as opened": {"commodity": (("bawang_merah",), False)}}
