@@ -69,7 +69,17 @@ from pantau.contracts.topics import (
     topic_spec,
     topic_specs,
 )
-from pantau.contracts.validation import SchemaValidationError, SchemaValidator, schema_validator
+
+_VALIDATION = frozenset({"SchemaValidationError", "SchemaValidator", "schema_validator"})
+
+
+def __getattr__(name: str) -> object:
+    # Imported on first use: jsonschema takes a second to import and only the gateway and tests need it.
+    if name in _VALIDATION:
+        from pantau.contracts import validation
+
+        return getattr(validation, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def kafka_key(event: AnyEvent) -> str:
