@@ -577,7 +577,7 @@ def run(settings: Settings, counts_every_s: float = 5.0) -> int:
         for c in [make()]
     ]
     preflight(settings, infra, services)
-    _say("Pantau Pangan: starting the local stack (state in .local/, logs in .local/logs/)")
+    _say(f"Pantau Pangan: starting the local stack (state in {_shown(infra_dir)}/, logs in {_shown(infra_dir)}/logs/)")
     address_variables = {"kafka": "KAFKA_BOOTSTRAP_SERVERS", "postgres": "DATABASE_URL", "prometheus": "PROMETHEUS_URL"}
     for name, embedded in parts.items():
         if not embedded:
@@ -681,10 +681,15 @@ def _print_banner(settings: Settings, services: list[Service]) -> None:
         f"  Prometheus         {settings.prometheus_url}  (targets: {settings.prometheus_url}/targets)",
         f"  TimescaleDB        {_without_password(settings.database_url)}",
         "  Alerts as they arrive:   .venv/bin/pantau tail pangan.alert.v1",
-        "  Logs: .local/logs/<service>.log    Status: make status    Stop: Ctrl-C or make stop",
+        f"  Logs: {_shown(settings.local_dir)}/logs/<service>.log    Status: make status    Stop: Ctrl-C or make stop",
         "",
     ]
     _say("\n".join(lines))
+
+
+def _shown(path: Path) -> str:
+    """A path as a user in the repository would type it."""
+    return str(path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path)
 
 
 def _without_password(url: str) -> str:
