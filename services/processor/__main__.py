@@ -44,6 +44,9 @@ def main() -> int:
         redirect_stdouts=False,
         override_logging=False,  # keep pantau.logging's structlog handlers
     )
+    # Faust's spinner writes cursor escapes ("\x1b[?25l", "\x1b[?25h") even when stdout is not a terminal,
+    # into the log under supervisord (faust-streaming 0.11: Spinner.begin ignores isatty).
+    worker.spinner = None
     try:
         worker.execute_from_commandline()  # handles SIGTERM/SIGINT; raises SystemExit
     finally:

@@ -23,7 +23,7 @@ from faust.types import TP, EventT
 from pantau.reference import load_reference
 from services.processor import faust_fixes
 from services.processor.committer import CommitFailed, Committer, event_time_of
-from services.processor.metrics import PROCESSING_SECONDS
+from services.processor.metrics import HELD_EVENTS, PROCESSING_SECONDS
 from services.processor.sequencer import Sequencer
 from services.processor.settings import ProcessorSettings
 from services.processor.stages import (
@@ -97,6 +97,8 @@ class Runner:
         self.held: dict[TP, list[tuple[float, int, Any]]] = {}  # (event time, offset, message) waiting
         self.repartition_topics: set[str] = set()  # set by create_app
         self.safe: dict[frozenset[str], float] = {}
+        # per time-source set: (repartition log ends, source time then), see safe_time
+        self.marks: dict[frozenset[str], list[tuple[dict[TP, int], float]]] = {}
         self._offsets_client: AIOKafkaConsumer | None = None
 
     def on_partitions_revoked(self) -> None:
@@ -104,6 +106,7 @@ class Runner:
         self.held.clear()
         self.handed.clear()
         self.safe.clear()
+        self.marks.clear()
 
     async def run(self, stage: Stage, stream: faust.StreamT) -> None:
         batches = stream.noack_take(
@@ -145,6 +148,9 @@ class Runner:
                     self.handed[tp] = received[-1].offset
                 if stage.time_sources:
                     self.held[tp] = held
+            if stage.time_sources:
+                waiting = sum(len(held) for tp, held in self.held.items() if tp.topic == stage.topic)
+                HELD_EVENTS.labels(self.outputs.label(stage.topic)).set(waiting)
             PROCESSING_SECONDS.labels(self.outputs.label(stage.topic)).observe(time.perf_counter() - started)
         else:
             log.info("batch dropped after a rebalance; its events are read again", stage=stage.name)
@@ -238,12 +244,14 @@ class Runner:
         """The event time up to which this worker has been given everything from `topics`.
 
         A contract topic's partition holds events roughly in event-time order, so one that still has
-        records to hand over holds time at its own watermark; a repartition partition interleaves
-        several sources, so while one lags time does not move at all. When all are caught up, time is
-        the newest event time seen. Time-driven judgements (overdue shipments, stock running down)
-        use it, so that a partition lagging behind (a replay, a restart) does not make its shipments
-        look late. Log ends come from the broker (the fetcher's are as old as its last fetch).
-        Partitions of other workers are not seen."""
+        records to hand over holds time at its own watermark (one that is caught up does not hold it).
+        A repartition partition interleaves several sources and has no such order; instead every
+        call notes the repartition log ends with the time the sources had reached: whatever is
+        written after that point is at least that late, so once a noted point is fully received,
+        its time bounds what is still to come. Time-driven judgements (overdue shipments, stock
+        running down) use this time, so that a partition lagging behind (a replay, a restart) does
+        not make its shipments look late. Log ends come from the broker. Partitions of other workers
+        are not seen."""
         key = frozenset(topics)
         previous = self.safe.get(key, NO_WATERMARK)
         assigned = sorted(tp for tp in self.app.consumer.assignment() if tp.topic in topics)
@@ -259,15 +267,26 @@ class Runner:
             for tp in assigned
         }
         ends = await self._end_offsets(assigned)
-        behind = []
-        for tp in assigned:
-            end = ends.get(tp)
-            position = handed[tp] + 1 if handed[tp] is not None else 0
-            if end is None or position < end:
-                if tp.topic in self.repartition_topics:
-                    return previous
-                behind.append(watermarks[tp])
-        safe = max(previous, min(behind) if behind else max(watermarks.values()))
+        if len(ends) < len(assigned):
+            return previous
+        position = {tp: handed[tp] + 1 if handed[tp] is not None else 0 for tp in assigned}
+        sources = [tp for tp in assigned if tp.topic not in self.repartition_topics]
+        repartitions = [tp for tp in assigned if tp.topic in self.repartition_topics]
+        behind = [watermarks[tp] for tp in sources if position[tp] < ends[tp]]
+        from_sources = min(behind) if behind else max(watermarks.values())
+        marks = self.marks.setdefault(key, [])
+        marks.append(({tp: ends[tp] for tp in repartitions}, from_sources))
+        received = [
+            index for index, (mark_ends, _) in enumerate(marks)
+            if all(position[tp] >= end for tp, end in mark_ends.items() if tp in position)
+        ]  # fmt: skip
+        if not received:
+            del marks[:-64]  # bounded while a repartition partition catches up
+            return previous
+        latest = received[-1]
+        bound = marks[latest][1]
+        del marks[:latest]
+        safe = max(previous, min(from_sources, bound))
         self.safe[key] = safe
         return safe
 

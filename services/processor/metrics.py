@@ -34,3 +34,8 @@ DUPLICATES = Counter(
     "Events whose event_id was already processed for their key (skipped).",
     ["topic"],
 )
+HELD_EVENTS = Gauge(
+    "pantau_processor_held_events",
+    "Repartitioned events waiting until the worker is safely past their event time (time-driven detectors).",
+    ["topic"],
+)
