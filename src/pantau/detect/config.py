@@ -15,7 +15,7 @@ from pantau.detect.calendar import DEFAULT_HOLIDAY_UPLIFT, HolidayCalendar
 from pantau.detect.disparity import DisparityConfig, DisparityPair
 from pantau.detect.lifecycle import LifecycleConfig
 from pantau.detect.price import ChangeBand, CommodityProfile, PriceConfig, ReferencePrice
-from pantau.detect.supply import SupplyTarget
+from pantau.detect.supply import ALERT_COVER_DAYS, CRISIS_COVER_DAYS, SupplyTarget
 
 # Rise over 28 days, p95 / p99, from PIHPS 2022-01..2026-02 of the 32 provinces other than Lampung and
 # DKI Jakarta (those two are what the replay evaluates). Same method as contracts/reference/tools/
@@ -104,13 +104,20 @@ def lifecycle_config(ref: Any, **overrides: Any) -> LifecycleConfig:
 
 # Destinations without a safe stock in the reference data: hold this many days of requirement (assumption).
 DEFAULT_SAFE_STOCK_DAYS = 3.0
+# ... and the stock estimate starts (and the simulator keeps its stock) this much above it.
+DEFAULT_INITIAL_STOCK_DAYS = DEFAULT_SAFE_STOCK_DAYS * 1.2
+# Alert and crisis cover as shares of the safe stock's cover, for destinations whose safe stock is short
+# (3 days of produce): below SupplyTarget's day thresholds (5 and 2 days, set for Cipinang's 8-10 days
+# of rice), so that a stock at its usual level is never an alert.
+ALERT_COVER_SHARE = 0.6
+CRISIS_COVER_SHARE = 0.25
 
 
 def supply_targets(ref: Any, **overrides: Any) -> dict[str, SupplyTarget]:
     """One SupplyTarget per destination x commodity with a daily requirement, keyed `{commodity}:{destination}`.
 
     The stock estimate starts at the middle of the safe-stock range (the reference data has no stock
-    report yet); without a range, at DEFAULT_SAFE_STOCK_DAYS x 1.2 of requirement.
+    report yet); without a range, at DEFAULT_INITIAL_STOCK_DAYS of requirement.
     """
     targets = {}
     for market in ref.supply_destinations:
@@ -123,7 +130,12 @@ def supply_targets(ref: Any, **overrides: Any) -> dict[str, SupplyTarget]:
                 initial = (supply.safe_stock_kg.min + supply.safe_stock_kg.max) / 2.0
             else:
                 safe = daily * DEFAULT_SAFE_STOCK_DAYS
-                initial = safe * 1.2
-            target = SupplyTarget(supply.commodity, market.code, daily, safe, initial, **overrides)
+                initial = daily * DEFAULT_INITIAL_STOCK_DAYS
+            watch_days = safe / daily
+            thresholds = {
+                "alert_cover_days": min(ALERT_COVER_DAYS, ALERT_COVER_SHARE * watch_days),
+                "crisis_cover_days": min(CRISIS_COVER_DAYS, CRISIS_COVER_SHARE * watch_days),
+            }
+            target = SupplyTarget(supply.commodity, market.code, daily, safe, initial, **{**thresholds, **overrides})
             targets[target.key] = target
     return targets

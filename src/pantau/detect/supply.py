@@ -157,6 +157,11 @@ class ShipmentStatus:
     next_checkpoint: str | None
     next_checkpoint_planned_at: datetime | None
     previous_next_checkpoint: str | None  # the checkpoint aggregate that must drop this shipment
+    # When the shipment is due at its next checkpoint given where it is: the planned time, or, when it
+    # is already late, its last passage (or dispatch) plus the planned time of the leg. A delay picked
+    # up earlier is not the next leg's: a backlog leaving a reopened port is not a new disruption.
+    next_checkpoint_due_at: datetime | None = None
+    next_leg_minutes: float | None = None  # planned duration of the leg to the next checkpoint
 
     @property
     def destination_key(self) -> str:
@@ -184,7 +189,7 @@ class ShipmentStatus:
             raise ValueError(f"unknown ShipmentStatus version {data.get('v')!r}; expected 1")
         values = {}
         for name in cls.__slots__:
-            value = data[name]
+            value = data.get(name) if name in _STATUS_OPTIONAL else data[name]
             if name in _STATUS_TIMES and value is not None:
                 value = datetime.fromisoformat(value)
             values[name] = value
@@ -192,8 +197,17 @@ class ShipmentStatus:
 
 
 _STATUS_TIMES = frozenset(
-    {"occurred_at", "dispatched_at", "eta", "arrived_at", "last_checkpoint_at", "next_checkpoint_planned_at"}
+    {
+        "occurred_at",
+        "dispatched_at",
+        "eta",
+        "arrived_at",
+        "last_checkpoint_at",
+        "next_checkpoint_planned_at",
+        "next_checkpoint_due_at",
+    }
 )
+_STATUS_OPTIONAL = frozenset({"next_checkpoint_due_at", "next_leg_minutes"})  # absent in older records
 
 
 @dataclass(slots=True)
@@ -235,6 +249,20 @@ class ShipmentState:
                 return stop
         return None
 
+    def next_leg(self) -> tuple[float, float] | None:
+        """(due ts, planned leg seconds) of the next stop: see ShipmentStatus.next_checkpoint_due_at."""
+        stop = self.next_stop()
+        if stop is None or self.dispatched_ts is None:
+            return None
+        previous_planned, started = self.dispatched_ts, self.dispatched_ts
+        for other in self.route:
+            if other[1] == self.passed_sequence:
+                previous_planned = other[2]
+        if self.last_checkpoint_ts is not None and self.passed_sequence:
+            started = self.last_checkpoint_ts
+        leg = max(stop[2] - previous_planned, 0.0)
+        return max(stop[2], started + leg), leg
+
 
 def step_shipment(
     state: ShipmentState | None, event: ShipmentEvent
@@ -274,6 +302,7 @@ def step_shipment(
 
     new.version += 1
     stop = new.next_stop() if new.arrived_ts is None else None
+    leg = new.next_leg() if stop else None
     status = ShipmentStatus(
         shipment_id=new.shipment_id,
         version=new.version,
@@ -291,11 +320,17 @@ def step_shipment(
         next_checkpoint=stop[0] if stop else None,
         next_checkpoint_planned_at=from_ts(stop[2]) if stop else None,
         previous_next_checkpoint=previous_next,
+        next_checkpoint_due_at=from_ts(leg[0]) if leg else None,
+        next_leg_minutes=leg[1] / 60.0 if leg else None,
     )
     return new, status
 
 
 # --- destination stock: supply_gap ---------------------------------------------------------------
+
+
+ALERT_COVER_DAYS = 5.0  # default cover thresholds (Cipinang's rice: safe stock is 8-10 days)
+CRISIS_COVER_DAYS = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,8 +345,15 @@ class SupplyTarget:
     # Look-ahead for expected arrivals: about the shortest Lampung -> Jakarta trip, so every arrival in
     # it has already been dispatched (and is known) when it is judged.
     horizon_hours: float = 8.0
-    alert_cover_days: float = 5.0
-    crisis_cover_days: float = 2.0
+    alert_cover_days: float = ALERT_COVER_DAYS
+    crisis_cover_days: float = CRISIS_COVER_DAYS
+
+    def __post_init__(self) -> None:
+        if not 0 < self.crisis_cover_days < self.alert_cover_days <= self.watch_cover_days:
+            raise ValueError(
+                f"supply target {self.key}: cover thresholds must rise crisis < alert <= watch (safe stock), got "
+                f"{self.crisis_cover_days:g} < {self.alert_cover_days:g} <= {self.watch_cover_days:g} days"
+            )
 
     @property
     def key(self) -> str:
@@ -327,7 +369,14 @@ class SupplyConfig:
     # Shipments dispatched before the processor started are unknown, so expected arrivals are only judged
     # after watching this long (about the longest trip); until then the arrivals signal says so.
     warmup: timedelta = timedelta(hours=24)
-    behind_grace: timedelta = timedelta(hours=2)  # past the ETA or a checkpoint's planned time by this much
+    behind_grace: timedelta = timedelta(hours=2)  # past the ETA or a checkpoint's due time by this much
+    leg_slack: float = 0.4  # ... plus this share of the leg's planned time (long roads vary more)
+    # Shipments held up (behind) as a share of the requirement over the horizon: supply cut off on the
+    # way, whatever the stock. Needs at least held_up_min_count shipments, so that one late truck of a
+    # small flow is not a gap.
+    held_up_watch_pct: float = 25.0
+    held_up_alert_pct: float = 50.0
+    held_up_min_count: int = 5
     arrivals_watch_pct: float = 80.0  # expected arrivals over the horizon, % of the requirement
     arrivals_alert_pct: float = 50.0
     arrivals_crisis_pct: float = 25.0
@@ -347,7 +396,8 @@ class SupplyState:
     stock_ts: float = 0.0  # event time the estimate is valid at
     unmet_kg: float = 0.0  # requirement not covered since the estimate hit zero
     in_transit: dict[str, list[Any]] = field(default_factory=dict)
-    # shipment_id -> [version, quantity_kg, origin, eta ts, next checkpoint, its planned ts, last checkpoint]
+    # shipment_id -> [version, quantity_kg, origin, eta ts, next checkpoint, its planned ts, last checkpoint,
+    #                 its due ts, planned leg seconds]
     arrived: dict[str, float] = field(default_factory=dict)  # shipment_id -> arrival ts
     watermark: float = float("-inf")
     started_ts: float | None = None  # first event time seen
@@ -403,6 +453,8 @@ def step_supply(
             status.next_checkpoint,
             _ts(status.next_checkpoint_planned_at),
             status.last_checkpoint,
+            _ts(status.next_checkpoint_due_at),
+            status.next_leg_minutes * 60.0 if status.next_leg_minutes is not None else 0.0,
         ]
     return new, [_judge_supply(new, target, config)]
 
@@ -435,9 +487,12 @@ def _run_down(state: SupplyState, now: float, target: SupplyTarget) -> None:
     state.watermark = max(state.watermark, now)
 
 
-def _is_behind(entry: list[Any], now: float, grace: float) -> bool:
-    _, _, _, eta, _, next_planned, _ = entry
-    return (eta is not None and now > eta + grace) or (next_planned is not None and now > next_planned + grace)
+def _is_behind(entry: list[Any], now: float, grace: float, leg_slack: float) -> bool:
+    eta, due = entry[3], entry[5]
+    leg = 0.0
+    if len(entry) > 7 and entry[7] is not None:  # entries written before due times existed have 7 items
+        due, leg = entry[7], entry[8]
+    return (eta is not None and now > eta + grace) or (due is not None and now > due + grace + leg_slack * leg)
 
 
 def _judge_supply(state: SupplyState, target: SupplyTarget, config: SupplyConfig) -> Condition:
@@ -453,7 +508,7 @@ def _judge_supply(state: SupplyState, target: SupplyTarget, config: SupplyConfig
     horizon = target.horizon_hours * 3600.0
     expected_kg, behind = 0.0, []
     for shipment_id, entry in state.in_transit.items():
-        if _is_behind(entry, now, grace):
+        if _is_behind(entry, now, grace, config.leg_slack):
             behind.append((shipment_id, entry))
         elif entry[3] is not None and entry[3] <= now + horizon:
             expected_kg += entry[1]
@@ -482,17 +537,26 @@ def _judge_supply(state: SupplyState, target: SupplyTarget, config: SupplyConfig
         arrivals_level, arrivals_threshold = 1, config.arrivals_watch_pct
     else:
         arrivals_level, arrivals_threshold = 0, config.arrivals_watch_pct
-    # Few arrivals matter as far as the stock cannot absorb them: one level above the cover's, and
-    # never a crisis on their own (that takes under crisis_cover_days of stock).
-    arrivals_level = min(arrivals_level, cover_level + 1, 2)
-    severity = max(cover_level, arrivals_level)
+    # Few arrivals over the horizon are a watch at most: markets receive mostly at night, so a daytime
+    # horizon is short of the requirement in a normal week. A supply line cut shows as held-up shipments.
+    arrivals_level = min(arrivals_level, 1)
+    behind_kg = sum(entry[1] for _, entry in behind)
+    held_up_pct = behind_kg / requirement_kg * 100.0
+    # Held-up shipments are the supply line cut (a closed crossing): an alert even with stock in store,
+    # a crisis only with the stock low too.
+    if len(behind) < config.held_up_min_count or held_up_pct < config.held_up_watch_pct:
+        held_level, held_threshold = 0, config.held_up_watch_pct
+    elif held_up_pct < config.held_up_alert_pct:
+        held_level, held_threshold = 1, config.held_up_watch_pct
+    else:
+        held_level, held_threshold = 2, config.held_up_alert_pct
+    severity = max(cover_level, arrivals_level, held_level)
 
     window = f"{target.horizon_hours:g}h"
     behind.sort(key=lambda item: -item[1][1])
     by_origin: dict[str, float] = {}
     for _, entry in behind:
         by_origin[entry[2]] = by_origin.get(entry[2], 0.0) + entry[1]
-    behind_kg = sum(entry[1] for _, entry in behind)
     return Condition(
         alert_type=AlertType.SUPPLY_GAP,
         subject=f"supply_gap:{target.commodity}:{target.destination}",
@@ -517,6 +581,15 @@ def _judge_supply(state: SupplyState, target: SupplyTarget, config: SupplyConfig
                 window,
                 _SEVERITIES[arrivals_level],
                 f"warming up: shipments dispatched before {_iso(state.started_ts)} are unknown" if warming_up else None,
+            ),
+            Signal(
+                "held_up_pct",
+                held_up_pct,
+                held_threshold,
+                requirement_kg,
+                window,
+                _SEVERITIES[held_level],
+                f"{len(behind)} shipments behind schedule (at least {config.held_up_min_count} count)",
             ),
         ),
         affected_volume_kg=max(0.0, target.safe_stock_kg - projected_kg) if severity else None,
@@ -552,7 +625,8 @@ def _judge_supply(state: SupplyState, target: SupplyTarget, config: SupplyConfig
 
 @dataclass(frozen=True)
 class RouteConfig:
-    grace: timedelta = timedelta(hours=1)  # past the planned time at the checkpoint by this much = delayed
+    grace: timedelta = timedelta(hours=1)  # past the due time at the checkpoint by this much = delayed
+    leg_slack: float = 0.4  # ... plus this share of the leg's planned time (a 6 h road varies by 2 h)
     window: timedelta = timedelta(days=2)  # delays older than this are no longer counted (and forgotten)
     watch_count: int = 3
     alert_count: int = 5
@@ -564,7 +638,7 @@ class RouteState:
     """Shipments expected at one checkpoint (key: checkpoint code), bounded by those in transit to it."""
 
     expected: dict[str, list[Any]] = field(default_factory=dict)
-    # shipment_id -> [version, planned ts, quantity_kg, commodity, origin, destination]
+    # shipment_id -> [version, due ts, quantity_kg, commodity, origin, destination, leg seconds]
     versions: dict[str, list[Any]] = field(default_factory=dict)  # shipment_id -> [version, seen ts] of passed ones
     watermark: float = float("-inf")
 
@@ -603,14 +677,15 @@ def step_route(
     if current is None or current[0] < status.version:
         heading_here = status.next_checkpoint == checkpoint and status.arrived_at is None
         if heading_here and status.next_checkpoint_planned_at is not None:
-            planned = timestamp(status.next_checkpoint_planned_at)
+            due = status.next_checkpoint_due_at or status.next_checkpoint_planned_at
             new.expected[status.shipment_id] = [
                 status.version,
-                planned,
+                timestamp(due),
                 status.quantity_kg,
                 status.commodity,
                 status.origin_regency,
                 status.destination,
+                (status.next_leg_minutes or 0.0) * 60.0,
             ]
         else:
             new.expected.pop(status.shipment_id, None)
@@ -633,8 +708,14 @@ def _judge_route(state: RouteState, checkpoint: str, config: RouteConfig) -> Con
         if now - entry[1] > window:
             del state.expected[shipment_id]  # stuck longer than the window: no longer a current delay
     state.versions = {k: v for k, v in state.versions.items() if now - v[1] <= window}
+    slack = config.leg_slack
+
+    def late(entry: list[Any]) -> bool:
+        leg = entry[6] if len(entry) > 6 else 0.0  # entries written before leg times existed have 6 items
+        return now > entry[1] + grace + slack * leg
+
     delayed = sorted(
-        ((shipment_id, entry) for shipment_id, entry in state.expected.items() if now > entry[1] + grace),
+        ((shipment_id, entry) for shipment_id, entry in state.expected.items() if late(entry)),
         key=lambda item: -item[1][2],
     )
     count = len(delayed)
@@ -675,7 +756,7 @@ def _judge_route(state: RouteState, checkpoint: str, config: RouteConfig) -> Con
             "delayed_shipments": [
                 {
                     "shipment_id": shipment_id,
-                    "planned_at": _iso(entry[1]),
+                    "due_at": _iso(entry[1]),
                     "quantity_kg": entry[2],
                     "commodity": entry[3],
                     "origin_regency": entry[4],

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from functools import cached_property
 
+from pantau.detect.config import DEFAULT_INITIAL_STOCK_DAYS
 from pantau.reference import Market, ReferenceData, RouteLeg
 
 ROUTE_CODE = "lampung_jakarta"
@@ -72,8 +73,10 @@ RICE_MIN_STOCK_DAYS = 12.0
 INFLOW_WEEKDAY_FACTOR = (1.24, 1.02, 0.98, 0.98, 0.98, 0.92, 0.88)
 # Traders restore the destination's stock towards its target over this many days.
 RESTORE_DAYS = 5.0
-# Destination stock target in days of requirement where markets.v1.json gives no safe stock.
-DEFAULT_STOCK_DAYS = 3.0
+# Destination stock target where markets.v1.json gives no safe stock: where the supply detector starts
+# its estimate (pantau.detect.config), above the 3 days it takes as the safe minimum, as for rice
+# (middle of the safe range). At 3 days the stock would sit on the detector's watch boundary.
+DEFAULT_STOCK_DAYS = DEFAULT_INITIAL_STOCK_DAYS
 # Arrival hour weights (0..23): trucks reach East Jakarta mostly at night (daytime truck
 # restrictions in the city), the wholesale markets trade from the small hours.
 ARRIVAL_HOUR_WEIGHTS = (6, 6, 6, 6, 5, 4, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 3, 4, 5, 6, 6)
@@ -296,6 +299,13 @@ class World:
             for supply in market.supply
             if supply.daily_requirement_kg is None
         )
+
+    def daily_trucks(self, flow: Flow) -> float:
+        """Trucks a normal day brings of `flow` (requirement / the fleet's mean load)."""
+        fleet = FLEETS.get(flow.commodity, PRODUCE_FLEET)
+        total = sum(kind.weight for kind in fleet)
+        mean_load = sum(kind.weight * (kind.min_load_kg + kind.capacity_kg) / 2.0 for kind in fleet) / total
+        return flow.requirement_kg / mean_load
 
     def requirement(self, commodity: str) -> float:
         """Daily requirement of every Jakarta destination for `commodity` (kg)."""

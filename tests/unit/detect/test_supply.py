@@ -399,3 +399,60 @@ def test_states_round_trip_through_json(lifecycle_config, cipinang):
     for state in states:
         assert type(state).from_json(json.loads(json.dumps(state.to_json()))) == state
     assert pipeline.routes["bakauheni_port"].expected  # the stuck trucks are still expected there
+
+
+# --- targets without a reported safe stock, and delays inherited from an earlier leg ---------------
+
+
+def test_produce_targets_alert_only_below_their_safe_stock():
+    from pantau.reference import load_reference
+
+    targets = detect_config.supply_targets(load_reference())
+    for target in targets.values():
+        assert 0 < target.crisis_cover_days < target.alert_cover_days <= target.watch_cover_days, target.key
+    from pantau.detect.supply import SupplyConfig, tick_supply
+    from pantau.detect.timebase import WIB
+
+    _, (condition,) = tick_supply(None, datetime(2026, 3, 2, tzinfo=WIB), targets["pisang:pikj"], SupplyConfig())
+    assert condition.severity == Severity.NORMAL  # the stock estimate's start is a usual stock
+
+
+def test_cover_thresholds_out_of_order_are_refused():
+    from pantau.detect.supply import SupplyTarget
+
+    with pytest.raises(ValueError, match="crisis < alert <= watch"):
+        SupplyTarget("pisang", "pikj", 300_000, 900_000, 1_080_000, alert_cover_days=5.0)
+
+
+def test_a_backlog_leaving_a_reopened_port_is_no_new_disruption_at_the_next_checkpoint():
+    from pantau.detect.supply import (
+        PlannedStop,
+        RouteConfig,
+        ShipmentCheckpointPassed,
+        ShipmentDispatched,
+        step_route,
+        step_shipment,
+        tick_route,
+    )
+    from pantau.detect.timebase import WIB
+
+    t0 = datetime(2026, 3, 2, 8, tzinfo=WIB)
+    stops = (("bakauheni_port", 1, 4.0), ("ferry_crossing", 2, 5.5), ("merak_port", 3, 8.5))
+    route = tuple(PlannedStop(code, seq, t0 + timedelta(hours=h)) for code, seq, h in stops)
+    eta = t0 + timedelta(hours=11)
+    reopened = t0 + timedelta(hours=22)  # held 16 h at Bakauheni
+    config, merak = RouteConfig(), None
+    for n in range(8):
+        shipment_id = f"s{n}"
+        dispatched = ShipmentDispatched(shipment_id, t0, "beras", 20_000, "18.05", "pibc", route, eta)
+        state, _ = step_shipment(None, dispatched)
+        for code, seq, at in (("bakauheni_port", 1, t0 + timedelta(hours=4)), ("ferry_crossing", 2, reopened)):
+            passed = ShipmentCheckpointPassed(
+                shipment_id, at, code, seq, "beras", 20_000, "18.05", "pibc", route[seq - 1].planned_at, eta
+            )
+            state, status = step_shipment(state, passed)
+        merak, _ = step_route(merak, status, "merak_port", config)
+    _, (condition,) = tick_route(merak, reopened + timedelta(hours=2), "merak_port", config)
+    assert condition.severity == Severity.NORMAL  # 13.5 h past the plan, but on time since the crossing
+    _, (condition,) = tick_route(merak, reopened + timedelta(hours=6), "merak_port", config)
+    assert condition.severity == Severity.ALERT  # stuck on the sailing itself: that is a disruption
