@@ -831,10 +831,10 @@ class DashboardChecker:
                        results: list[PanelResult]) -> list[tuple[str, dict[str, VariableChoice]]] | None:
         """The selections to run every query with; None (with a failed result) when a variable has no
         value. "As opened" is what Grafana shows first: each variable's saved selection while its
-        options still hold it, else the first option; "one value each" narrows every multi-value
-        variable to its first option; "All" selects all of every variable that offers it."""
+        options still hold it, else the first option; "All" selects all of every variable that
+        offers it (skipped when that is what the dashboard opens on). A narrower selection may
+        rightly show nothing (a market without rice), so it is not a case."""
         opened: dict[str, VariableChoice] = {}
-        single: dict[str, VariableChoice] = {}
         everything: dict[str, VariableChoice] = {}
         for variable in dashboard.variables:
             try:
@@ -854,15 +854,8 @@ class DashboardChecker:
                 opened[variable.name] = VariableChoice(variable, variable.saved)
             else:
                 opened[variable.name] = first
-            keeps_saved = not variable.multi and not opened[variable.name].all
-            single[variable.name] = opened[variable.name] if keeps_saved else first
             everything[variable.name] = every if variable.include_all else opened[variable.name]
-        cases = [("as opened", opened), ("one value each", single), ("All", everything)]
-        distinct: list[tuple[str, dict[str, VariableChoice]]] = []
-        for name, choices in cases:
-            if all(choices != seen for _, seen in distinct):
-                distinct.append((name, choices))
-        return distinct
+        return [("as opened", opened)] + ([("All", everything)] if everything != opened else [])
 
     # --- the dashboard ----------------------------------------------------------------------------
     def check(self, dashboard: Dashboard, start: datetime, end: datetime) -> list[PanelResult]:

@@ -42,6 +42,7 @@ class RunningStack:
     env: dict[str, str]
     settings: Settings
     started_at: float
+    output_from: int = 0  # where this run's output starts (a restart appends to the same file)
 
     @property
     def local_dir(self) -> Path:
@@ -57,7 +58,8 @@ class RunningStack:
         return self.python("-m", "pantau.cli", *args, timeout=timeout)
 
     def log(self) -> str:
-        return self.output.read_text(errors="replace")
+        """This run's output."""
+        return self.output.read_bytes()[self.output_from:].decode(errors="replace")
 
     def wait_for_line(self, text: str, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
@@ -90,11 +92,12 @@ def start_stack(local_dir: Path, extra_env: dict[str, str] | None = None) -> Run
     settings = Settings(**{k.lower(): v for k, v in E2E_ENV.items()}, local_dir=local_dir)
     local_dir.mkdir(parents=True, exist_ok=True)
     output = local_dir / "stack-run.out"
+    output_from = output.stat().st_size if output.exists() else 0
     process = subprocess.Popen(
         [sys.executable, "-m", "pantau.cli", "stack", "run"],
         env=env, stdout=output.open("ab"), stderr=subprocess.STDOUT, cwd=REPO_ROOT,
     )
-    return RunningStack(process, output, env, settings, time.monotonic())
+    return RunningStack(process, output, env, settings, time.monotonic(), output_from)
 
 
 @pytest.fixture(scope="session")

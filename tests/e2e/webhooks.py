@@ -16,6 +16,7 @@ import httpx
 class ReceivedRequest:
     headers: dict[str, str]
     body: bytes
+    received_at: float  # time.time()
 
     @property
     def json(self) -> dict:
@@ -30,7 +31,7 @@ class WebhookReceiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                received.append(ReceivedRequest(dict(self.headers.items()), body))
+                received.append(ReceivedRequest(dict(self.headers.items()), body, time.time()))
                 self.send_response(204)
                 self.end_headers()
 

@@ -198,8 +198,13 @@ def test_a_dashboard_opens_on_its_saved_selection_as_grafana_does():
                                 _custom("market", "pibc,pikj", ("$__all",), multi=True))
     cases = _selections(dashboard)
     assert cases["as opened"] == {"commodity": (("beras",), False), "market": (("pibc", "pikj"), True)}
-    assert cases["one value each"] == {"commodity": (("beras",), False), "market": (("pibc",), False)}
     assert "All" not in cases  # the same selection as opened: not run twice
+
+
+def test_a_dashboard_saved_on_one_market_is_also_checked_with_all_markets():
+    dashboard = _dashboard_with(_custom("market", "pibc,pikj", ("pikj",), multi=True))
+    assert _selections(dashboard) == {"as opened": {"market": (("pikj",), False)},
+                                      "All": {"market": (("pibc", "pikj"), True)}}
 
 
 def test_a_saved_value_no_longer_offered_falls_back_to_the_first_option():
