@@ -105,7 +105,7 @@ def lifecycle_config(ref: Any, **overrides: Any) -> LifecycleConfig:
 # Destinations without a safe stock in the reference data: hold this many days of requirement (assumption).
 DEFAULT_SAFE_STOCK_DAYS = 3.0
 # ... and the stock estimate starts (and the simulator keeps its stock) this much above it.
-DEFAULT_INITIAL_STOCK_DAYS = DEFAULT_SAFE_STOCK_DAYS * 1.2
+DEFAULT_INITIAL_STOCK_DAYS = DEFAULT_SAFE_STOCK_DAYS * 1.5
 # Alert and crisis cover as shares of the safe stock's cover, for destinations whose safe stock is short
 # (3 days of produce): below SupplyTarget's day thresholds (5 and 2 days, set for Cipinang's 8-10 days
 # of rice), so that a stock at its usual level is never an alert.

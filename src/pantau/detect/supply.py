@@ -537,9 +537,11 @@ def _judge_supply(state: SupplyState, target: SupplyTarget, config: SupplyConfig
         arrivals_level, arrivals_threshold = 1, config.arrivals_watch_pct
     else:
         arrivals_level, arrivals_threshold = 0, config.arrivals_watch_pct
-    # Few arrivals over the horizon are a watch at most: markets receive mostly at night, so a daytime
-    # horizon is short of the requirement in a normal week. A supply line cut shows as held-up shipments.
-    arrivals_level = min(arrivals_level, 1)
+    # Few arrivals matter as far as the stock cannot absorb them: one level above the cover's, and
+    # never a crisis on their own (that takes under crisis_cover_days of stock). Markets receive mostly
+    # at night, so a daytime horizon is short of the requirement in a normal week: with the stock at
+    # its usual level (above the safe stock) this is a watch at most.
+    arrivals_level = min(arrivals_level, cover_level + 1, 2)
     behind_kg = sum(entry[1] for _, entry in behind)
     held_up_pct = behind_kg / requirement_kg * 100.0
     # Held-up shipments are the supply line cut (a closed crossing): an alert even with stock in store,
