@@ -14,7 +14,7 @@ import sys
 
 import faust
 
-from pantau.kafka import BrokerUnavailable, wait_for_topics
+from pantau.kafka import BrokerUnavailable, ensure_topics, wait_for_topics
 from pantau.logging import configure_logging
 from pantau.metrics import serve_metrics
 from services.processor.app import create_app
@@ -32,6 +32,7 @@ def main() -> int:
         log.error("kafka unavailable", error=str(exc))
         return 1
     processor = create_app(settings)
+    ensure_topics(settings, processor.internal_topics())
     server = serve_metrics(settings.service_host, settings.processor_port, processor.health.check, "PROCESSOR_PORT")
     log.info(
         "processor starting", app_id=settings.processor_app_id, guarantee=settings.processing_guarantee,

@@ -358,6 +358,28 @@ class Processor:
     committer: Committer
     health: Health
 
+    def internal_topics(self) -> list[InternalTopic]:
+        """The repartition and changelog topics, to create before the worker starts: Faust creates
+        them itself only after joining, and its consumer meanwhile finds no metadata for them (the
+        first alerts came minutes late). min.insync.replicas fits the replication factor."""
+        replicas = self.settings.kafka_replication_factor
+        config = {"min.insync.replicas": "2" if replicas >= 3 else "1"}
+        topics = [
+            InternalTopic(self.topics.price_by_commodity, PARTITIONS["price_by_commodity"], dict(config)),
+            InternalTopic(self.topics.aggregates, PARTITIONS["aggregates"], dict(config)),
+        ]
+        for table in self.tables.values():
+            changelog = {**config, "cleanup.policy": "compact"}
+            topics.append(InternalTopic(table.changelog_topic, table.table.partitions, changelog))
+        return topics
+
+
+@dataclass(frozen=True)
+class InternalTopic:
+    name: str
+    partitions: int
+    config: dict[str, str]
+
 
 def create_app(settings: ProcessorSettings, reference: Any = None) -> Processor:
     """Build the processor from settings (and the reference data, loaded unless given)."""

@@ -75,3 +75,35 @@ def test_two_workers_share_the_partitions_and_together_process_every_event(proce
     spikes = {f"price_spike:{c}:prov_31" for c in ("beras", "telur_ayam", "daging_ayam", "gula_pasir")}
     alerts = processor_env.read(ALERT_TOPIC, until=lambda ev: spikes <= {a.payload.subject for a in ev}, settle_s=2)
     assert spikes <= {a.payload.subject for a in alerts}
+
+
+def test_a_worker_creates_its_repartition_and_changelog_topics_before_it_consumes(processor_env):
+    """Faust creates them only after joining; until then its consumer finds no metadata for them and
+    the time-driven detectors wait (alerts came minutes late in the stack)."""
+    from kafka.admin import ConfigResource, ConfigResourceType
+
+    from pantau.kafka import admin_client
+
+    worker = processor_env.worker("w").start()
+    worker.wait_assigned()
+    app_id = processor_env.app_id
+    partitions = {f"{app_id}-price-by-commodity-repartition": 6, f"{app_id}-aggregates-repartition": 6}
+    for table, count in (("price", 6), ("disparity", 6), ("shipment", 6), ("harvest-intake", 3), ("supply", 6),
+                         ("route", 6), ("harvest", 6)):  # fmt: skip
+        partitions[f"{app_id}-{table}-changelog"] = count
+    admin = admin_client(processor_env.settings)
+    try:
+        described = {t["name"]: len(t["partitions"]) for t in admin.describe_topics(list(partitions))}
+        resources = [ConfigResource(ConfigResourceType.TOPIC, name) for name in partitions]
+        configs = admin.describe_configs(resources)["topic"]  # kafka-python 2.2: {topic: {key: {value...}}}
+    finally:
+        admin.close()
+    assert described == partitions
+    assert set(configs) == set(partitions)
+    for name, config in configs.items():
+        assert config.get("min.insync.replicas", {}).get("value") == "1", name  # the local broker has one replica
+        if name.endswith("-changelog"):
+            assert config.get("cleanup.policy", {}).get("value") == "compact", name
+    log = worker.log_tail(200_000)
+    assert "topics created" in log and log.index("topics created") < log.index("[^--Consumer]: Starting")
+    assert "not found in cluster metadata" not in log
