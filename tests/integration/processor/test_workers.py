@@ -70,6 +70,14 @@ def test_two_workers_share_the_partitions_and_together_process_every_event(proce
         timeout_s=90,
     )
     assert {orjson.loads(r.value)["event_id"] for r in forwarded} == {e.event_id for e in events}
+    # forwards are written before the batch's transaction commits (and its metrics count): wait for both
+    deadline = time.monotonic() + 30
+    while (
+        sum(consumed := [w.metric("pantau_events_consumed_total", topic=PRICE_TOPIC) for w in (one, two)]) < len(events)
+        and time.monotonic() < deadline
+    ):
+        time.sleep(0.2)
+    time.sleep(1)  # then nothing more may come
     consumed = [w.metric("pantau_events_consumed_total", topic=PRICE_TOPIC) for w in (one, two)]
     assert all(consumed) and sum(consumed) == len(events), consumed  # each did part, nothing twice
     spikes = {f"price_spike:{c}:prov_31" for c in ("beras", "telur_ayam", "daging_ayam", "gula_pasir")}
