@@ -17,9 +17,12 @@ All times are event times; a tick's `now` should be the stream's event-time wate
 Conditions:
 - supply_gap (SupplyState): stock estimate (stock += arrivals - daily requirement x elapsed time) plus
   the in-transit shipments expected within the horizon, as days of cover and as a share of the
-  requirement; evidence lists the shipments behind schedule and their origin regencies.
-- route_disruption (RouteState): shipments past their planned time at the checkpoint plus a grace;
-  many at once raise it with their count and volume; it resolves when they move again.
+  requirement, and the shipments held up on the way (behind schedule) as a share of the requirement
+  (a cut crossing: an alert even with stock in store); evidence lists the shipments behind schedule
+  and their origin regencies.
+- route_disruption (RouteState): shipments past their due time at the checkpoint (the planned time,
+  or their last passage plus the leg's planned time: a delay from an earlier leg is not this one's)
+  plus a grace; many at once raise it with their count and volume; it resolves when they move again.
 - harvest_unshipped (HarvestState): harvested quantity not shipped by the end of its availability
   window.
 """
