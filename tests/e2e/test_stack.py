@@ -99,6 +99,24 @@ def subscription(stack: RunningStack, api: httpx.Client) -> Iterator[dict]:
                    "secret": body["signing_secret"], "created_at": datetime.fromisoformat(body["created_at"])}
 
 
+@pytest.fixture(scope="module")
+def settled(stack: RunningStack) -> None:
+    """The simulator has caught up with the wall clock (every scenario of the demo has played) and
+    every consumer has read what it produced. Tests that check for the absence of something wait
+    for this; a check made earlier would pass on a simulation that has not got there yet."""
+    simulator_log = stack.local_dir / "logs" / "simulator.log"
+    eventually(lambda: "caught up with the wall clock" in simulator_log.read_text(errors="replace"), 900,
+               "the simulator catching up with the wall clock", every_s=5)
+    caught_up_at = time.monotonic()
+
+    def drained() -> bool:
+        lag = prometheus(stack, "sum(pantau_consumer_lag_messages)")
+        # a scrape after the catch-up (every 15 s) must show every partition read to its end
+        return time.monotonic() - caught_up_at > 20 and bool(lag) and float(lag[0]["value"][1]) == 0
+
+    eventually(drained, 300, "every consumer reading to the end of its topics", every_s=5)
+
+
 def test_rows_appear_in_timescaledb_within_60_seconds_of_start(stack):
     def stored() -> int:
         return query(stack, "SELECT count(*) FROM price_observations")[0][0]
@@ -256,7 +274,7 @@ def test_a_ferry_closure_raises_a_route_disruption_then_a_supply_gap(stack):
     assert route["occurred_at"] <= gap["occurred_at"], "the disruption is seen before the gap it causes"
 
 
-def test_every_alert_opened_is_one_the_scenarios_explain(stack):
+def test_every_alert_opened_is_one_the_scenarios_explain(stack, settled):
     """Calm: in the demo run every alert has a cause in the ground truth; no storm of false alarms."""
     causes = [t for t in ground_truth(stack) if t["expected_alert_type"]]
     unexplained = [(a["subject"], a["occurred_at"].isoformat()) for a in alerts_on_topic(stack)
@@ -264,7 +282,7 @@ def test_every_alert_opened_is_one_the_scenarios_explain(stack):
     assert not unexplained, f"alerts without a cause in the scenarios: {unexplained}"
 
 
-def test_the_one_day_glitch_raises_no_alert(stack):
+def test_the_one_day_glitch_raises_no_alert(stack, settled):
     truth = [t for t in ground_truth(stack) if t["kind"] == "data_glitch"]
     assert truth, "the glitch scenario should have started by now"
     for line in truth:
@@ -318,7 +336,7 @@ def test_the_live_stream_shows_alerts_as_they_happen(stack, subscription):
 
 @pytest.mark.parametrize("dashboard", sorted((REPO_ROOT / "grafana" / "dashboards").glob("*.json")),
                          ids=lambda p: p.stem)
-def test_every_dashboard_panel_answers_with_data(stack, dashboard):
+def test_every_dashboard_panel_answers_with_data(stack, settled, dashboard):
     """Each dashboard as an officer opens it: its own time range up to now (the simulation is caught up)."""
     results = check_dashboard(dashboard, stack.settings, stack.settings.prometheus_url)
     failed = [r for r in results if not r.ok]
