@@ -258,12 +258,13 @@ class Simulation:
         )
         return [self._event(payload, self.now, rng)]
 
-    def _draw(self, regency: str, commodity: str, quantity: float, day: date) -> tuple[str | None, float]:
+    def _draw(self, regency: str, commodity: str, quantity: float, day: date) -> tuple[str | None, float, date | None]:
         """Load up to `quantity` kg from one lot of the regency's stock available on `day` (the oldest
-        harvest first, stored stock last): a truck carries one harvest, so shipments account for it."""
+        harvest first, stored stock last): a truck carries one harvest, so shipments account for it.
+        Also gives the lot's last day, by which the truck must leave (None: stored stock, no limit)."""
         batches = self._regency_stock.get((regency, commodity))
         if batches is None:  # the trade hub: consolidated from outside Lampung, never short
-            return None, quantity
+            return None, quantity, None
         carried = 0.0
         for batch in batches:
             if batch.available_until is not None and batch.available_until < day:
@@ -287,8 +288,8 @@ class Simulation:
                 batch.remaining_kg -= part
                 if batch.remaining_kg <= 0.0:
                     batches.remove(batch)
-                return batch.harvest_id, part
-        return None, 0.0
+                return batch.harvest_id, part, batch.available_until
+        return None, 0.0, None
 
     def _available(self, regency: str, commodity: str, day: date) -> float:
         batches = self._regency_stock.get((regency, commodity))
@@ -338,14 +339,14 @@ class Simulation:
             if picked is None:
                 break  # Lampung cannot supply more today: a real shortfall
             origin, room = picked
-            harvest_id, taken = self._draw(origin, flow.commodity, min(load, room), dispatch_day)
+            harvest_id, taken, ship_by = self._draw(origin, flow.commodity, min(load, room), dispatch_day)
             if taken <= 0.0:
                 exhausted.add(origin)  # only remnants left there
                 continue
             key = (origin, flow.commodity, dispatch_day)
             self._shipped_today[key] = self._shipped_today.get(key, 0.0) + taken
             remaining -= taken
-            self._create_truck(flow, origin, taken, kind, harvest_id, day, rng)
+            self._create_truck(flow, origin, taken, kind, harvest_id, day, rng, ship_by)
         if flow.commodity not in w.STORABLE:
             self._clear_expiring(flow, day, fleet, rng)
 
@@ -362,7 +363,7 @@ class Simulation:
                     load = round(min(rng.uniform(kind.min_load_kg, kind.capacity_kg), batch.remaining_kg), -2)
                     load = min(max(load, w.MIN_CLEARANCE_KG), batch.remaining_kg)
                     batch.remaining_kg -= load
-                    self._create_truck(flow, regency, load, kind, batch.harvest_id, day, rng)
+                    self._create_truck(flow, regency, load, kind, batch.harvest_id, day, rng, batch.available_until)
 
     def _pick_origin(
         self, flow: Flow, day: date, min_load: float, requirement: float, rng: random.Random, exhausted: set[str]
@@ -389,12 +390,24 @@ class Simulation:
 
     def _create_truck(
         self, flow: Flow, origin: str, quantity: float, kind: TruckKind, harvest_id: str | None, day: date,
-        rng: random.Random,
+        rng: random.Random, ship_by: date | None = None,
     ) -> None:  # fmt: skip
-        hour = rng.choices(range(24), weights=w.ARRIVAL_HOUR_WEIGHTS)[0]
-        planned_arrival = datetime.combine(day, time(hour), tzinfo=WIB) + timedelta(minutes=rng.randrange(60))
+        """A truck arriving on `day`; one with a harvest lot leaves by the end of the lot's last day
+        (`ship_by`). Trucks are planned the day before `day`, but one arriving late in the day leaves
+        on `day` itself, after a lot that ended the day before: it arrives in the small hours instead."""
         road = self.world.road_minutes(origin)
         normal = [road, *(leg.normal_minutes for leg in self.world.legs_after_origin)]
+        hours = range(24)
+        if ship_by is not None:
+            latest_arrival = datetime.combine(ship_by + timedelta(days=1), time(0), tzinfo=WIB) + timedelta(
+                minutes=sum(normal)
+            )
+            midnight = datetime.combine(day, time(0), tzinfo=WIB)
+            hours = range(min(max(int((latest_arrival - midnight).total_seconds() // 3600), 0), 24))
+            if not hours:
+                raise ValueError(f"a truck arriving on {day} cannot carry a lot that had to leave by {ship_by}")
+        hour = rng.choices(hours, weights=w.ARRIVAL_HOUR_WEIGHTS[: len(hours)])[0]
+        planned_arrival = datetime.combine(day, time(hour), tzinfo=WIB) + timedelta(minutes=rng.randrange(60))
         dispatched_at = planned_arrival - timedelta(minutes=sum(normal))
         planned, elapsed = [], 0.0
         for minutes in normal[:-1]:

@@ -199,3 +199,21 @@ def test_harvests_reported_for_the_jakarta_trade_ship_within_their_window(fortni
     assert len(closed) > 100
     late = [lot for lot in closed if shipped[lot.harvest_id] < 0.7 * lot.quantity_kg]
     assert late == []
+
+
+def test_trucks_carrying_a_harvest_leave_within_its_availability_window(fortnight):
+    """A truck planned the day before it arrives may leave on the arrival day: one carrying a lot on
+    its last day must still leave that day, or the lot counts as unshipped when its window closes."""
+    windows = {
+        e.payload.harvest_id: (e.payload.expected_available_from, e.payload.expected_available_until)
+        for e in fortnight
+        if e.event_type == "HarvestReported"
+    }
+    dispatches = [
+        (e.occurred_at.astimezone(WIB).date(), windows[e.payload.harvest_id])
+        for e in fortnight
+        if e.event_type == "ShipmentDispatched" and e.payload.harvest_id in windows
+    ]
+    assert len(dispatches) > 500
+    outside = [(day, window) for day, window in dispatches if not window[0] <= day <= window[1]]
+    assert outside == []
