@@ -64,7 +64,7 @@ class Sink:
         self._next_retention = 0.0
         self._next_lag_report = 0.0
         self._next_liveness_check = 0.0
-        self._committed: dict[TopicPartition, int] = {}
+        self._unstored: dict[TopicPartition, int] = {}  # first offset of the batch in hand, per partition
         self._lag_reported: set[TopicPartition] = set()
         self.consumer = KafkaConsumer(
             bootstrap_servers=settings.kafka_bootstrap_servers,
@@ -72,6 +72,7 @@ class Sink:
             client_id="pantau-sink",
             enable_auto_commit=False,
             auto_offset_reset="earliest",  # a new group starts from the oldest event: nothing is skipped
+            isolation_level="read_committed",  # the processor writes alerts and dead letters in transactions
             max_poll_records=settings.sink_batch_max_rows,
             max_partition_fetch_bytes=8 * 1024 * 1024,  # whole batches per fetch, not 1 MiB slices
         )
@@ -149,6 +150,9 @@ class Sink:
 
     def _handle(self, records: Sequence[ConsumerRecord]) -> None:
         started = time.perf_counter()
+        self._unstored = {}
+        for record in reversed(records):
+            self._unstored[TopicPartition(record.topic, record.partition)] = record.offset
         items: list[Pending] = []
         failed: list[tuple[ConsumerRecord, Exception]] = []
         consumed: dict[str, int] = {}
@@ -260,6 +264,7 @@ class Sink:
             tp = TopicPartition(record.topic, record.partition)
             offsets[tp] = max(offsets.get(tp, 0), record.offset + 1)
             newest[tp] = max(newest.get(tp, -1), record.timestamp)
+        self._unstored.clear()  # stored: whatever happens to the commit, the lag is past them
         try:
             self.consumer.commit({tp: OffsetAndMetadata(offset, "", -1) for tp, offset in offsets.items()})
         except CommitFailedError as exc:
@@ -267,7 +272,6 @@ class Sink:
             # them again changes nothing.
             log.warning("offset commit refused after a rebalance; records will be read again", error=str(exc))
             return
-        self._committed.update(offsets)
         for tp, timestamp_ms in newest.items():
             if timestamp_ms >= 0:
                 LAST_EVENT_TIMESTAMP.labels(tp.topic, str(tp.partition)).set(timestamp_ms / 1000)
@@ -363,9 +367,11 @@ class Sink:
         if not assignment:
             return
         try:
+            # Done: up to the batch in hand (a database outage), else the position, which unlike the last
+            # stored offset + 1 steps over transaction markers (no lag of 1 forever).
             ends = self.consumer.end_offsets(assignment, timeout_ms=2000)
             for tp in assignment:
-                done = self._committed.get(tp)
+                done = self._unstored.get(tp)
                 if done is None:
                     done = self.consumer.position(tp, timeout_ms=2000)
                 if done is not None and tp in ends:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import urllib.request
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import orjson
@@ -119,6 +120,46 @@ def test_sink_metrics_count_what_it_did(running_sink, sink_settings):
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz") as response:
             assert json.loads(response.read())["status"] == "ok"
     finally:
+        server.shutdown()
+
+
+def test_alerts_of_an_aborted_transaction_are_not_stored_and_the_lag_returns_to_zero(running_sink, sink_settings):
+    """The processor writes alerts in Kafka transactions: the sink stores committed ones only, and
+    the commit markers they leave behind do not count as lag."""
+    from kafka import KafkaProducer
+
+    from pantau.contracts import ALERT_TOPIC, encode_event, kafka_key
+    from pantau.metrics import serve_metrics
+    from tests.integration.sink.conftest import free_port
+
+    source = unique_source()
+    committed, aborted = alert_lifecycle(source), alert_lifecycle(source)
+    producer = KafkaProducer(bootstrap_servers=sink_settings.kafka_bootstrap_servers,
+                             transactional_id=f"sink-test-{source}", enable_idempotence=True)
+    port = free_port()
+    server = serve_metrics("127.0.0.1", port, running_sink.health, "SINK_PORT")
+    try:
+        producer.init_transactions()
+        for events, finish in ((aborted, producer.abort_transaction), (committed, producer.commit_transaction)):
+            producer.begin_transaction()
+            for event in events:
+                producer.send(ALERT_TOPIC, key=kafka_key(event).encode(), value=encode_event(event))
+            producer.flush()
+            finish()
+        eventually(lambda: _assert_counts(sink_settings, source, {"alert_events": len(committed)}))
+        with psycopg.connect(sink_settings.database_url) as conn:
+            stored = {row[0] for row in conn.execute("SELECT event_id FROM alert_events WHERE source = %s",
+                                                     (source,))}
+        assert stored == {uuid.UUID(str(e.event_id)) for e in committed}
+
+        def alert_lag_is_zero() -> None:
+            lags = {k: v for k, v in _metrics(port).items()
+                    if k.startswith("pantau_consumer_lag_messages{") and f'topic="{ALERT_TOPIC}"' in k}
+            assert lags and not any(lags.values()), lags
+
+        eventually(alert_lag_is_zero, 30)
+    finally:
+        producer.close()
         server.shutdown()
 
 
