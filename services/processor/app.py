@@ -8,8 +8,9 @@ throughput comes from batches (noack_take) and partitions shared among workers.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +42,44 @@ from services.processor.topics import PARTITIONS, TopicNames, raw_topic
 from services.processor.work import Outputs, Work, set_lag
 
 log = structlog.get_logger(__name__)
+
+MARKS_MAX = 1024  # noted points per time-source set; beyond it every other one goes (see safe_time)
+
+
+class HeldRecords:
+    """One partition's records waiting for the safe time: a heap by event time, so that each batch
+    releases what became ready without sorting everything still waiting (a catch-up holds hundreds
+    of thousands), and their offsets in arrival order, whose first is the oldest record still waiting
+    (the committed offset stays there)."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, Any]] = []
+        self._offsets: deque[int] = deque()
+        self._released: set[int] = set()
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+    def add(self, messages: Iterable[Any]) -> None:
+        for message in messages:  # offsets are unique within a partition: messages are never compared
+            heapq.heappush(self._heap, (event_time_of(message), message.offset, message))
+            self._offsets.append(message.offset)
+
+    def pop_ready(self, safe: float) -> list[Any]:
+        """The records with event time up to `safe`, in event-time order (then offset order)."""
+        ready = []
+        heap = self._heap
+        while heap and heap[0][0] <= safe:
+            _, offset, message = heapq.heappop(heap)
+            self._released.add(offset)
+            ready.append(message)
+        offsets, released = self._offsets, self._released
+        while offsets and offsets[0] in released:
+            released.discard(offsets.popleft())
+        return ready
+
+    def oldest_offset(self) -> int | None:
+        return self._offsets[0] if self._offsets else None
 
 
 @dataclass
@@ -94,7 +133,7 @@ class Runner:
         self.input_topics: set[str] = set()  # set by create_app: the topics the stages read
         self.handed: dict[TP, int] = {}  # last offset given to a stage (processed, or waiting in `held`)
         self.received_watermark: dict[TP, float] = {}
-        self.held: dict[TP, list[tuple[float, int, Any]]] = {}  # (event time, offset, message) waiting
+        self.held: dict[TP, HeldRecords] = {}  # records of time-driven stages waiting for the safe time
         self.repartition_topics: set[str] = set()  # set by create_app
         self.safe: dict[frozenset[str], float] = {}
         # per time-source set: (repartition log ends, source time then), see safe_time
@@ -132,7 +171,7 @@ class Runner:
                 runs[tp] = run
         if epoch != self.committer.epoch:
             return
-        plans = await self._release(stage, runs) if stage.time_sources else {
+        plans = await self._release(stage, runs, epoch) if stage.time_sources else {
             tp: (run, run[-1].offset + 1, run, []) for tp, run in runs.items()
         }
         if not plans:
@@ -142,12 +181,10 @@ class Runner:
             self._prepare(stage, tp, ready, next_offset, now) for tp, (ready, next_offset, _, _) in plans.items()
         ]
         if await self._commit(prepared, epoch):
-            for tp, (_, _, received, held) in plans.items():
+            for tp, (_, _, received, _) in plans.items():
                 if received:
                     self.sequencer.advance(tp, received[-1].offset + 1)
                     self.handed[tp] = received[-1].offset
-                if stage.time_sources:
-                    self.held[tp] = held
             if stage.time_sources:
                 waiting = sum(len(held) for tp, held in self.held.items() if tp.topic == stage.topic)
                 HELD_EVENTS.labels(self.outputs.label(stage.topic)).set(waiting)
@@ -155,27 +192,33 @@ class Runner:
         else:
             log.info("batch dropped after a rebalance; its events are read again", stage=stage.name)
 
-    async def _release(self, stage: Stage, runs: dict[TP, list[Any]]) -> dict[TP, tuple[list, int, list, list]]:
+    async def _release(
+        self, stage: Stage, runs: dict[TP, list[Any]], epoch: int
+    ) -> dict[TP, tuple[list, int, list, HeldRecords]]:
         """Records of a time-driven stage wait until the worker is safely past their event time, then
         go in event-time order: a replay or a catch-up after a restart does not judge a shipment
         late only because another partition's records about it have not been handled yet. The
         committed offset stays at the oldest record still waiting (it is read again after a crash;
-        the aggregates' detectors ignore a record they have already applied)."""
+        the aggregates' detectors ignore a record they have already applied). The held records are
+        changed in place: a batch that is not committed means a rebalance, which forgets them."""
         for tp, run in runs.items():  # tentatively handed: counts for the stage's safe time
             self._note_received(tp, run)
         safe = await self.safe_time(stage.time_sources, extra=runs)
+        if epoch != self.committer.epoch:
+            return {}  # revoked meanwhile: these records are read again
         plans = {}
         for tp in {*runs, *(tp for tp, held in self.held.items() if held and tp.topic == stage.topic)}:
             received = runs.get(tp, [])
-            waiting = self.held.get(tp, []) + [(event_time_of(m), m.offset, m) for m in received]
-            waiting.sort(key=lambda item: (item[0], item[1]))
-            ready = [m for ts, _, m in waiting if ts <= safe]
-
-            held = [item for item in waiting if item[0] > safe]
+            held = self.held.setdefault(tp, HeldRecords())
+            held.add(received)
+            ready = held.pop_ready(safe)
             if not ready and not received:
                 continue
-            last = received[-1].offset if received else self.handed.get(tp, -1)
-            next_offset = min(offset for _, offset, _ in held) if held else last + 1
+            oldest = held.oldest_offset()
+            if oldest is not None:
+                next_offset = oldest
+            else:
+                next_offset = 1 + (received[-1].offset if received else self.handed.get(tp, -1))
             plans[tp] = (ready, next_offset, received, held)
         return plans
 
@@ -281,7 +324,10 @@ class Runner:
             if all(position[tp] >= end for tp, end in mark_ends.items() if tp in position)
         ]  # fmt: skip
         if not received:
-            del marks[:-64]  # bounded while a repartition partition catches up
+            if len(marks) > MARKS_MAX:
+                # thinned, not cut: the oldest points are the next to be reached; dropping them
+                # would hold every record until a repartition partition caught up completely
+                del marks[1::2]
             return previous
         latest = received[-1]
         bound = marks[latest][1]

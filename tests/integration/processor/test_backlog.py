@@ -1,0 +1,70 @@
+"""A worker that starts on a large backlog (a restart after downtime, a replay) catches up: the
+time-driven stage's held records drain and its alerts still come out."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+
+import pytest
+
+from pantau.contracts import ALERT_TOPIC, HARVEST_TOPIC, PRICE_TOPIC, SHIPMENT_TOPIC, WIB
+from pantau.kafka import EventProducer
+from pantau.reference import load_reference
+from pantau.simulation import Simulation, parse_scenarios
+from services.simulator.runner import SimulatorRunner
+
+pytestmark = pytest.mark.kafka
+
+DAYS = 16  # about 25,000 source events, twice as many repartitioned records held for the safe time
+
+
+def test_a_worker_started_on_a_large_backlog_drains_its_held_records_and_still_raises_the_closure_alerts(
+    processor_env,
+):
+    start = datetime(2026, 4, 1, tzinfo=WIB)
+    reference = load_reference()
+    closure = {"name": "closure", "kind": "ferry_closure", "checkpoint": "bakauheni_port", "at": f"+{DAYS - 3}d",
+               "hours": 30}  # fmt: skip
+    simulation = Simulation(reference, seed=7, start=start, scenarios=parse_scenarios({"scenarios": [closure]},
+                                                                                     start, reference))  # fmt: skip
+    topics = {t: processor_env.topic(t) for t in (PRICE_TOPIC, SHIPMENT_TOPIC, HARVEST_TOPIC)}
+    with EventProducer(processor_env.settings, client_id="test-backlog") as producer:
+        stats = SimulatorRunner(simulation, producer, speed=1e9, topic_names=topics).run(
+            until=start + timedelta(days=DAYS)
+        )
+    worker = processor_env.worker("w").start()  # only now: everything above is a backlog
+    worker.wait_assigned()
+
+    aggregates = f"{processor_env.app_id}-aggregates-repartition"
+    deadline = time.monotonic() + 150
+    peak_held = 0.0
+    while True:
+        worker.assert_running()
+        consumed = sum(worker.metric("pantau_events_consumed_total", topic=t) for t in topics)
+        held = worker.metric("pantau_processor_held_events", topic=aggregates)
+        handed = worker.metric("pantau_events_consumed_total", topic=aggregates)
+        peak_held = max(peak_held, held)
+        lag = worker.metric("pantau_consumer_lag_messages", topic=aggregates)
+        if consumed >= stats.events and handed > 0 and held == 0 and lag == 0:
+            break
+        assert time.monotonic() < deadline, (
+            f"stalled: {consumed:.0f} of {stats.events} source events, {handed:.0f} repartitioned records "
+            f"handed, {held:.0f} held, lag {lag:.0f}; log:\n{worker.log_tail()}"
+        )
+        time.sleep(0.5)
+    assert peak_held > 0  # the backlog did make records wait for the safe time
+
+    onset, end = start + timedelta(days=DAYS - 3), start + timedelta(days=DAYS - 3, hours=30)
+
+    def opened(events, subject):
+        return [a for a in events if a.event_type == "AlertOpened" and a.payload.subject == subject
+                and onset <= a.occurred_at <= end]  # fmt: skip
+
+    alerts = processor_env.read(
+        ALERT_TOPIC,
+        until=lambda ev: opened(ev, "route_disruption:ferry_crossing") and opened(ev, "supply_gap:beras:pibc"),
+        timeout_s=30,
+    )
+    assert opened(alerts, "route_disruption:ferry_crossing"), "no route disruption for the closure"
+    assert opened(alerts, "supply_gap:beras:pibc"), "no supply gap at Cipinang for the closure"
