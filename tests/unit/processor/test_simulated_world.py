@@ -1,5 +1,5 @@
-"""The simulator's world through the processor's stages (in-process harness): what a calm run and a
-ferry closure raise must be exactly what the simulator's ground truth says."""
+"""The simulator's world through the processor's stages (in-process harness): what a calm run (over
+two weeks) and a ferry closure raise must be exactly what the simulator's ground truth says."""
 
 from __future__ import annotations
 
@@ -45,8 +45,11 @@ def opened_alerts(scenarios: list[dict], days: float) -> tuple[set[str], set[str
     return opened, expected
 
 
-def test_a_calm_simulation_raises_no_supply_or_route_alert():
-    opened, expected = opened_alerts([], days=3)
+def test_a_calm_simulation_of_sixteen_days_raises_no_supply_route_or_harvest_alert():
+    """Long enough for hundreds of perishable harvest lots (windows of 4-7 days) to open and close: each
+    must ship within its window, or harvest_unshipped fires on a calm world (it did after 11 days when
+    trucks planned the day before arrival left on the arrival day, after their lot's last day)."""
+    opened, expected = opened_alerts([], days=16)
     assert expected == set()
     assert opened == set()
 
