@@ -37,7 +37,7 @@ bench: setup  ## throughput and latency figures (printed, not asserted)
 	@$(PY) -m tests.benchmarks
 
 eval: setup  ## detector precision/recall on scenarios and real PIHPS data
-	@$(PY) -m pantau.detect.evaluate
+	@$(PY) -m services.processor.evaluate
 
 clean-local:  ## forget all local state (topics, database, metrics); the jars stay
 	@$(PANTAU) stack stop >/dev/null 2>&1 || true
