@@ -17,13 +17,13 @@ import faust
 from pantau.kafka import BrokerUnavailable, ensure_topics, wait_for_topics
 from pantau.logging import configure_logging
 from pantau.metrics import serve_metrics
+from pantau.settings import Settings
 from services.processor.app import create_app
-from services.processor.settings import ProcessorSettings
 from services.processor.topics import TopicNames
 
 
 def main() -> int:
-    settings = ProcessorSettings()
+    settings = Settings()
     log = configure_logging(settings, "processor")
     names = TopicNames.from_settings(settings)
     try:

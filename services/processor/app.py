@@ -22,11 +22,11 @@ from aiokafka.structs import TopicPartition
 from faust.types import TP, EventT
 
 from pantau.reference import load_reference
+from pantau.settings import Settings
 from services.processor import faust_fixes
 from services.processor.committer import CommitFailed, Committer, event_time_of
 from services.processor.metrics import HELD_EVENTS, PROCESSING_SECONDS
 from services.processor.sequencer import Sequencer
-from services.processor.settings import ProcessorSettings
 from services.processor.stages import (
     DETECTOR_TYPES,
     AggregateStage,
@@ -117,7 +117,7 @@ class Runner:
     """Runs a stage over batches: sequence, process, commit, then (and only then) apply states and
     metrics. A batch whose partitions were revoked meanwhile is dropped: it is read again."""
 
-    def __init__(self, app: faust.App, settings: ProcessorSettings, committer: Committer, outputs: Outputs) -> None:
+    def __init__(self, app: faust.App, settings: Settings, committer: Committer, outputs: Outputs) -> None:
         self.app = app
         self.settings = settings
         self.committer = committer
@@ -396,7 +396,7 @@ class Runner:
 @dataclass
 class Processor:
     app: faust.App
-    settings: ProcessorSettings
+    settings: Settings
     topics: TopicNames
     stages: dict[str, Stage]
     tables: dict[str, StateTable]
@@ -427,7 +427,7 @@ class InternalTopic:
     config: dict[str, str]
 
 
-def create_app(settings: ProcessorSettings, reference: Any = None) -> Processor:
+def create_app(settings: Settings, reference: Any = None) -> Processor:
     """Build the processor from settings (and the reference data, loaded unless given)."""
     faust_fixes.apply()
     reference = reference if reference is not None else load_reference()

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import faust
 
 from pantau.contracts import ALERT_TOPIC, DEADLETTER_TOPIC, HARVEST_TOPIC, PRICE_TOPIC, SHIPMENT_TOPIC, topic_spec
-from services.processor.settings import ProcessorSettings
+from pantau.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class TopicNames:
     aggregates: str
 
     @classmethod
-    def from_settings(cls, settings: ProcessorSettings) -> TopicNames:
+    def from_settings(cls, settings: Settings) -> TopicNames:
         prefix, app_id = settings.processor_topic_prefix, settings.processor_app_id
         return cls(
             price=prefix + PRICE_TOPIC,

@@ -14,9 +14,9 @@ from typing import Any
 from faust.types import TP
 
 from pantau.contracts import encode_event, kafka_key
+from pantau.settings import Settings
 from services.processor.app import Processor, create_app
 from services.processor.committer import Record
-from services.processor.settings import ProcessorSettings
 from services.processor.work import Work
 
 
@@ -45,7 +45,7 @@ class Harness:
 
     @classmethod
     def create(cls, **settings: Any) -> Harness:
-        return cls(create_app(ProcessorSettings(kafka_bootstrap_servers="127.0.0.1:1", **settings)))
+        return cls(create_app(Settings(kafka_bootstrap_servers="127.0.0.1:1", **settings)))
 
     def message(self, topic: str, key: bytes | None, value: bytes | None, headers: list | None = None):
         offset = self.offsets.get(topic, 0)
