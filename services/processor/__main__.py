@@ -3,7 +3,7 @@ supply gaps, route disruptions and unshipped harvests, and emits alerts to panga
 
 Settings: KAFKA_BOOTSTRAP_SERVERS, PROCESSING_GUARANTEE (exactly_once | at_least_once),
 PROCESSOR_LATE_TOLERANCE_HOURS, PROCESSOR_PORT (/metrics, /healthz), PROCESSOR_APP_ID (consumer group),
-PROCESSOR_TOPIC_PREFIX (tests only), PROCESSOR_BATCH_MAX_EVENTS / _SECONDS,
+PROCESSOR_TOPIC_PREFIX (tests only), PROCESSOR_BATCH_MAX_EVENTS,
 PROCESSOR_SESSION_TIMEOUT_SECONDS, PROCESSOR_TICK_SECONDS, PROCESSOR_TICK_EVENT_MINUTES.
 Stops cleanly on SIGTERM/SIGINT; exits non-zero when Kafka refuses a commit (a restart recovers).
 """

@@ -1,8 +1,11 @@
 """The composition root: `create_app(settings)` builds the Faust app, its topics, tables and agents.
 
 Nothing is created at import time. One agent per stage (services/processor/stages.py), each with
-concurrency=1 (faust-streaming #606: concurrent actors can commit past an event still in flight);
-throughput comes from batches (noack_take) and partitions shared among workers.
+concurrency=1 (faust-streaming #606: concurrent actors can commit past an event still in flight).
+An agent reads its topic's records as the worker fetched them, a list per partition and fetch (see
+faust_fixes: Faust's per-record delivery costs more than the processing of an event), and
+processes what came while it was busy as one batch; more throughput comes from partitions shared
+among workers.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import faust
 import structlog
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
-from faust.types import TP, EventT
+from faust.types import TP, Message
 
 from pantau.reference import load_reference
 from pantau.settings import Settings
@@ -43,6 +46,7 @@ from services.processor.work import Outputs, Work, set_lag
 
 log = structlog.get_logger(__name__)
 
+FETCHES_PER_BATCH = 64  # fetched record lists one batch takes at most
 MARKS_MAX = 1024  # noted points per time-source set; beyond it every other one goes (see safe_time)
 
 
@@ -148,17 +152,21 @@ class Runner:
         self.marks.clear()
 
     async def run(self, stage: Stage, stream: faust.StreamT) -> None:
-        batches = stream.noack_take(
-            self.settings.processor_batch_max_events, within=self.settings.processor_batch_max_seconds
-        )
-        async for events in batches:
-            await self.process(stage, events)
+        """Each batch is what was fetched while the previous one was processed and committed: no
+        waiting for a batch to fill when little comes, larger batches when much does."""
+        fetched = stream.channel.queue
+        limit = self.settings.processor_batch_max_events
+        async for messages in stream:
+            batch = list(messages)
+            while len(batch) < limit and not fetched.empty():
+                batch += fetched.get_nowait()
+            await self.process(stage, batch)
 
-    async def process(self, stage: Stage, events: Sequence[EventT]) -> None:
+    async def process(self, stage: Stage, messages: Sequence[Message]) -> None:
         async with self.locks[stage.name]:
-            # events fetched before a rebalance are read again from the committed offsets
+            # records fetched before a rebalance are read again from the committed offsets
             generation = self.app.consumer_generation_id
-            self.sequencer.add(e.message for e in events if e.message.generation_id == generation)
+            self.sequencer.add(m for m in messages if m.generation_id == generation)
             await self._process_in_sequence(stage)
 
     async def _process_in_sequence(self, stage: Stage) -> None:
@@ -365,7 +373,7 @@ class Runner:
         """Let event time pass on partitions that get no events (nothing arrives while a ferry is
         closed): judge them at the event time the worker has safely reached, not at wall time."""
         worker_watermark = await self.safe_time(stage.time_sources or {stage.topic})
-        idle_after = max(2 * self.settings.processor_batch_max_seconds, self.settings.processor_tick_seconds)
+        idle_after = self.settings.processor_tick_seconds
         now = time.monotonic()
         for tp in sorted(tp for tp in assigned if tp.topic == stage.topic):
             if now - self.last_batch_at.get(tp, 0.0) < idle_after:
@@ -451,7 +459,6 @@ def create_app(settings: Settings, reference: Any = None) -> Processor:
         broker_heartbeat_interval=max(0.5, session_timeout / 10.0),
         stream_wait_empty=False,  # the processor commits itself; Faust has no acks to wait for
         table_standby_replicas=0,
-        stream_buffer_maxsize=max(4096, 2 * settings.processor_batch_max_events),
     )
     tables = {
         "price": StateTable(app, "price", PARTITIONS["price"], DETECTOR_TYPES["price"]),
@@ -490,9 +497,13 @@ def create_app(settings: Settings, reference: Any = None) -> Processor:
         stall_limit_s=max(30.0, 10 * settings.processor_tick_seconds),
     )
 
+    app.batch_sinks = {}  # topic -> where faust_fixes hands its fetched records
     for stage in stages.values():
         topic = raw_topic(app, stage.topic, partitions[stage.topic], internal=stage.topic in internal)
-        app.agent(topic, name=f"pantau.processor.{stage.name}", concurrency=1)(_agent_for(runner, stage))
+        app.topics.add(topic)  # subscribed, though no Faust stream reads it record by record
+        fetched = app.channel(maxsize=FETCHES_PER_BATCH)
+        app.batch_sinks[stage.topic] = fetched.put
+        app.agent(fetched, name=f"pantau.processor.{stage.name}", concurrency=1)(_agent_for(runner, stage))
 
     @app.on_partitions_revoked.connect
     async def _revoked(sender: Any, revoked: set[TP], **_: Any) -> None:

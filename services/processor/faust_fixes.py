@@ -5,12 +5,12 @@ at import time)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import cast
 
 from faust.transport.consumer import CONSUMER_FETCHING, Consumer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
-from faust.types import TP
+from faust.types import TP, Message
 from mode import Service, ServiceT
 
 
@@ -31,14 +31,17 @@ def apply() -> None:
 
 
 async def _drain_messages(self: Consumer, fetcher: ServiceT) -> None:  # pragma: no cover
-    # faust-streaming 0.15.3 Consumer._drain_messages with one change: a record is handed to the
+    # faust-streaming 0.15.3 Consumer._drain_messages with two changes. Records of a topic in
+    # `app.batch_sinks` go to that sink as one list per partition and fetch (a stage's agent reads
+    # those lists), instead of one conductor callback, stream event and sensor round per record:
+    # those cost more than the processing of an event. Other records (table changelogs) go to the
     # conductor with a plain await while the flow is not suspended, instead of through
-    # Service.wait_first(callback, suspend_flow.wait()) for every record (two tasks and an
-    # asyncio.wait each: about half of a bare agent loop's time here). When a rebalance suspends
+    # Service.wait_first(callback, suspend_flow.wait()) for every record. When a rebalance suspends
     # the flow the original path is taken. A record this path delivers late or twice is sorted out
     # by services/processor/sequencer.py. Remove when Faust's fetch loop stops paying per record.
     callback = self.callback
-    getmany = self.getmany
+    sinks: Mapping[str, Callable[[list[Message]], Awaitable[None]]] = getattr(self.app, "batch_sinks", {})
+    to_message = self._to_message
     consumer_should_stop = cast(Service, self)._stopped.is_set
     fetcher_should_stop = cast(Service, fetcher)._stopped.is_set
     get_read_offset = self._read_offset.__getitem__
@@ -46,28 +49,42 @@ async def _drain_messages(self: Consumer, fetcher: ServiceT) -> None:  # pragma:
     set_flag = self.diag.set_flag
     unset_flag = self.diag.unset_flag
     suspended = self.suspend_flow.is_set
-    yield_every = 100
-    num_since_yield = 0
     try:
         while not (consumer_should_stop() or fetcher_should_stop()):
             set_flag(CONSUMER_FETCHING)
-            ait = cast(AsyncIterator, getmany(timeout=1.0))
+            records, active_partitions = await self._wait_next_records(1.0)
             await self.sleep(0)
-            if not self.should_stop:
-                async for tp, message in ait:
-                    num_since_yield += 1
-                    if num_since_yield > yield_every:
-                        await asyncio.sleep(0)
-                        num_since_yield = 0
-                    offset = message.offset
-                    r_offset = get_read_offset(tp)
-                    if r_offset is None or offset >= r_offset:
-                        if suspended():
-                            await self.wait_first(callback(message), self.suspend_flow.wait())
-                        else:
-                            await callback(message)
-                        set_read_offset(tp, offset)
+            if records is None or self.should_stop:
                 unset_flag(CONSUMER_FETCHING)
+                continue
+            if not self.flow_active:
+                await self.perform_seek()  # as Consumer.getmany does: read again from committed offsets
+                unset_flag(CONSUMER_FETCHING)
+                continue
+            generation_id = self.app.consumer_generation_id
+            for tp, tp_records in records.items():
+                if not self.flow_active or self.app.consumer_generation_id != generation_id:
+                    break
+                paused = active_partitions is not None and tp not in active_partitions
+                if paused and tp not in self._buffered_partitions:
+                    continue
+                r_offset = get_read_offset(tp)
+                fresh = [r for r in tp_records if r_offset is None or r.offset >= r_offset]
+                if not fresh:
+                    continue
+                sink = sinks.get(tp.topic)
+                if sink is not None:
+                    await sink([to_message(tp, record) for record in fresh])
+                    set_read_offset(tp, fresh[-1].offset)
+                    continue
+                for record in fresh:
+                    message = to_message(tp, record)
+                    if suspended():
+                        await self.wait_first(callback(message), self.suspend_flow.wait())
+                    else:
+                        await callback(message)
+                    set_read_offset(tp, record.offset)
+            unset_flag(CONSUMER_FETCHING)
     except self.consumer_stopped_errors:
         if self.transport.app.should_stop:
             self.log.info("Broker stopped consumer, shutting down...")

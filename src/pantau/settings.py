@@ -118,8 +118,9 @@ class Settings(BaseSettings):
     processor_late_tolerance_hours: float = Field(
         72.0, ge=0, description="Events this much older than their series' newest still count; older: dead-lettered."
     )
-    processor_batch_max_events: int = Field(2000, ge=1, description="Events per processing batch at most.")
-    processor_batch_max_seconds: float = Field(0.05, gt=0, description="How long a batch waits to fill.")
+    processor_batch_max_events: int = Field(
+        2000, ge=1, description="Events per processing batch at most (a batch is what came in meanwhile)."
+    )
     processor_session_timeout_seconds: float = Field(
         10.0, ge=2, description="Consumer group session timeout: a dead worker's partitions move after about this."
     )

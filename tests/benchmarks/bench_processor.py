@@ -95,7 +95,7 @@ def consumed(worker, topics=SOURCE_TOPICS) -> float:
 def full_speed(env: ProcessorEnv, events: list, label: str) -> float:
     """Pre-load `events`, start one worker, time it from its first to its last consumed event."""
     env.produce(events)
-    worker = env.worker(label, PROCESSOR_BATCH_MAX_EVENTS="5000", PROCESSOR_BATCH_MAX_SECONDS="0.2",
+    worker = env.worker(label, PROCESSOR_BATCH_MAX_EVENTS="5000",
                         LOG_LEVEL="WARNING").start()  # fmt: skip
     worker.wait_assigned(timeout_s=180)
     first = None

@@ -224,6 +224,20 @@ def score(
     return result
 
 
+def one_day_glitches(observations: Sequence[PriceObservation]) -> list[int]:
+    """Indexes of days more than 5 % off both neighbours (at most 4 days apart) which agree within 1 %:
+    the data glitches of PIHPS (SOURCES.md: DKI Jakarta rice 2023-05-09 14,450, 05-10 13,350, 05-11 14,450)."""
+    found = []
+    for i in range(1, len(observations) - 1):
+        before, day, after = observations[i - 1 : i + 2]
+        if (after.occurred_at - before.occurred_at).days > 4:
+            continue
+        a, b, c = before.price_idr, day.price_idr, after.price_idr
+        if abs(a / c - 1) <= 0.01 and abs(b / a - 1) > 0.05 and abs(b / c - 1) > 0.05:
+            found.append(i)
+    return found
+
+
 def label_episodes(
     observations: Sequence[PriceObservation], rise: float, min_halves: int = 2, market_code: str | None = None
 ) -> list[Episode]:

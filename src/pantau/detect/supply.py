@@ -29,7 +29,7 @@ Conditions:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -410,7 +410,7 @@ class SupplyState:
             self.stock_kg,
             self.stock_ts,
             self.unmet_kg,
-            {k: list(v) for k, v in self.in_transit.items()},
+            dict(self.in_transit),  # entries are replaced, never changed in place: a shallow copy will do
             dict(self.arrived),
             self.watermark,
             self.started_ts,
@@ -490,6 +490,19 @@ def _run_down(state: SupplyState, now: float, target: SupplyTarget) -> None:
     state.watermark = max(state.watermark, now)
 
 
+def _drop_older(entries: dict[str, Any], oldest: float, time_of: Callable[[Any], float]) -> None:
+    """Forget entries from before `oldest`. They were added as events came, so roughly in time order:
+    dropping from the front until the first recent one costs only what is dropped (a full scan per
+    event was most of a shipment's cost); an entry out of order is dropped a little later."""
+    stale = []
+    for key, value in entries.items():
+        if time_of(value) >= oldest:
+            break
+        stale.append(key)
+    for key in stale:
+        del entries[key]
+
+
 def _is_behind(entry: list[Any], now: float, grace: float, leg_slack: float) -> bool:
     eta, due = entry[3], entry[5]
     leg = 0.0
@@ -506,7 +519,7 @@ def _judge_supply(state: SupplyState, target: SupplyTarget, config: SupplyConfig
         if entry[3] is not None and now > entry[3] + forget:
             del state.in_transit[shipment_id]
     memory = config.arrived_memory.total_seconds()
-    state.arrived = {k: v for k, v in state.arrived.items() if now - v <= memory}
+    _drop_older(state.arrived, now - memory, lambda arrived_ts: arrived_ts)
 
     horizon = target.horizon_hours * 3600.0
     expected_kg, behind = 0.0, []
@@ -649,8 +662,8 @@ class RouteState:
 
     def copy(self) -> RouteState:
         return RouteState(
-            {k: list(v) for k, v in self.expected.items()},
-            {k: list(v) for k, v in self.versions.items()},
+            dict(self.expected),  # entries are replaced, never changed in place: a shallow copy will do
+            dict(self.versions),
             self.watermark,
         )
 
@@ -712,7 +725,7 @@ def _judge_route(state: RouteState, checkpoint: str, config: RouteConfig) -> Con
     for shipment_id, entry in list(state.expected.items()):
         if now - entry[1] > window:
             del state.expected[shipment_id]  # stuck longer than the window: no longer a current delay
-    state.versions = {k: v for k, v in state.versions.items() if now - v[1] <= window}
+    _drop_older(state.versions, now - window, lambda entry: entry[1])
     slack = config.leg_slack
 
     def late(entry: list[Any]) -> bool:

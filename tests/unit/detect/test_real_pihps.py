@@ -17,6 +17,7 @@ from pantau.detect.evaluate import (
     AlertSpan,
     Series,
     evaluate_pihps,
+    one_day_glitches,
     read_pihps,
     replay_disparity,
     replay_prices,
@@ -40,19 +41,6 @@ def replay(price_config, lifecycle_config):
 
 def serious(spans: list[AlertSpan]) -> list[AlertSpan]:
     return [s for s in spans if s.peak_severity >= Severity.ALERT]
-
-
-def one_day_glitches(observations):
-    """Days more than 5 % off both neighbours (at most 4 days apart) which agree within 1 %."""
-    found = []
-    for i in range(1, len(observations) - 1):
-        before, day, after = observations[i - 1 : i + 2]
-        if (after.occurred_at - before.occurred_at).days > 4:
-            continue
-        a, b, c = before.price_idr, day.price_idr, after.price_idr
-        if abs(a / c - 1) <= 0.01 and abs(b / a - 1) > 0.05 and abs(b / c - 1) > 0.05:
-            found.append(i)
-    return found
 
 
 @pytest.mark.parametrize("series", [LAMPUNG, JAKARTA], ids=["lampung", "jakarta"])

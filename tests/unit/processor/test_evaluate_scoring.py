@@ -5,16 +5,21 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from pantau.contracts import WIB
-from services.processor.evaluate import Opened, Row, score_scenarios
+from pantau.detect.conditions import PlaceKind
+from pantau.detect.price import PriceObservation
+from services.processor.evaluate import Opened, Row, glitch_alerts, score_scenarios
 
 ONSET = datetime(2026, 4, 10, tzinfo=WIB)
 END = ONSET + timedelta(hours=30)
 
 
-def truth(subject: str, alert_type: str | None = "supply_gap", commodity: str | None = "beras") -> dict:
+def truth(
+    subject: str, alert_type: str | None = "supply_gap", commodity: str | None = "beras", required: bool = True
+) -> dict:
     return {
         "alert_subject": subject,
         "expected_alert_type": alert_type,
+        "required": required,
         "subject": {"commodity": commodity},
         "onset": ONSET.isoformat(),
         "end": END.isoformat(),
@@ -53,6 +58,27 @@ def test_an_alert_on_a_glitch_that_should_raise_none_is_a_false_positive():
     assert (row.expected, row.alerts, row.false_positives) == (0, 1, 1)
 
 
+def test_an_alert_a_scenario_may_raise_is_explained_and_its_absence_is_no_miss():
+    small_flows = [truth("supply_gap:nanas:pikj", commodity="nanas", required=False),
+                   truth("supply_gap:singkong:pikj", commodity="singkong", required=False)]  # fmt: skip
+    rows = score_scenarios([opened("supply_gap:nanas:pikj", ONSET, commodity="nanas")], small_flows)
+    assert (rows[("supply_gap", "nanas")].alerts, rows[("supply_gap", "nanas")].true_positives) == (1, 1)
+    assert all(row.expected == 0 and row.false_positives == 0 for row in rows.values())
+
+
 def test_a_row_prints_recall_precision_and_the_median_delay():
     row = Row(alerts=4, true_positives=3, false_positives=1, expected=2, found=1, delays_days=[2.0, 0.5, 1.0])
     assert row.line("supply_gap").split() == ["supply_gap", "4", "3", "1", "1/2", "0.50", "0.75", "1.0"]
+
+
+def test_an_alert_opened_on_a_one_day_glitch_or_the_next_observation_is_reported_with_it():
+    prices = [14_450, 14_450, 13_350, 14_450, 14_450, 14_400, 15_400, 14_400]  # glitches on days 2 and 6
+    days = [ONSET + timedelta(days=i) for i in range(len(prices))]
+    series = {("beras", "prov_31"): [
+        PriceObservation("beras", "prov_31", price, day, "retail", "medium", "31", PlaceKind.PROVINCE)
+        for price, day in zip(prices, days, strict=True)
+    ]}  # fmt: skip
+    on_second = opened("price_spike:beras:prov_31", days[7], alert_type="price_spike")  # the day after it
+    other_series = opened("price_spike:beras:prov_18", days[2], alert_type="price_spike")
+    found = glitch_alerts([on_second, other_series], series)
+    assert found == [(days[2].date(), None), (days[6].date(), on_second)]

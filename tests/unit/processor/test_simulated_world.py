@@ -18,7 +18,7 @@ TICK_S = 1800.0
 
 
 def opened_alerts(scenarios: list[dict], days: float) -> tuple[set[str], set[str]]:
-    """(subjects opened, subjects the ground truth expects) over `days` from the start (+ warm-up)."""
+    """(subjects opened, subjects the ground truth requires) over `days` from the start (+ warm-up)."""
     reference = load_reference()
     scenario_objects = parse_scenarios({"scenarios": scenarios}, START, reference) if scenarios else ()
     simulation = Simulation(reference, seed=42, start=START, scenarios=scenario_objects)
@@ -26,7 +26,7 @@ def opened_alerts(scenarios: list[dict], days: float) -> tuple[set[str], set[str
     expected, next_tick = set(), None
     for item in simulation.run(until=START + timedelta(days=days)):
         if isinstance(item, GroundTruth):
-            if item.line["alert_subject"]:
+            if item.line["alert_subject"] and item.line["required"]:
                 expected.add(item.line["alert_subject"])
             continue
         if item.payload.TOPIC == "pangan.price.v1":
