@@ -11,7 +11,8 @@ whose offset snapshot can be older than a commit made meanwhile (it moved commit
 duplicates after a kill), its changelog writes go through a buffer that can miss the transaction
 of the offsets they belong to (faust-streaming #517, #177), and a send to a topic it does not
 consume (our alert and dead-letter topics) has no transactional producer at all. So the source
-topics are declared with acks=False, agents read with noack_take(), and this class commits.
+topics are declared with acks=False, agents get fetched records without Faust events to ack (see
+faust_fixes), and this class commits.
 
 Repartition records are the exception: they are sent (and acknowledged) before the transaction,
 outside it, so that the repartition topics stay free of transaction markers and their offsets stay
