@@ -46,7 +46,7 @@ from services.processor.work import Outputs, Work, set_lag
 
 log = structlog.get_logger(__name__)
 
-FETCHES_PER_BATCH = 64  # fetched record lists one batch takes at most
+FETCHED_LISTS_WAITING = 64  # per agent; beyond it the fetch loop waits (back-pressure)
 MARKS_MAX = 1024  # noted points per time-source set; beyond it every other one goes (see safe_time)
 
 
@@ -160,7 +160,8 @@ class Runner:
             batch = list(messages)
             while len(batch) < limit and not fetched.empty():
                 batch += fetched.get_nowait()
-            await self.process(stage, batch)
+            for start in range(0, len(batch), limit):  # one fetch can bring more than the limit
+                await self.process(stage, batch[start : start + limit])
 
     async def process(self, stage: Stage, messages: Sequence[Message]) -> None:
         async with self.locks[stage.name]:
@@ -501,7 +502,7 @@ def create_app(settings: Settings, reference: Any = None) -> Processor:
     for stage in stages.values():
         topic = raw_topic(app, stage.topic, partitions[stage.topic], internal=stage.topic in internal)
         app.topics.add(topic)  # subscribed, though no Faust stream reads it record by record
-        fetched = app.channel(maxsize=FETCHES_PER_BATCH)
+        fetched = app.channel(maxsize=FETCHED_LISTS_WAITING)
         app.batch_sinks[stage.topic] = fetched.put
         app.agent(fetched, name=f"pantau.processor.{stage.name}", concurrency=1)(_agent_for(runner, stage))
 

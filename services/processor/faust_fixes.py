@@ -38,7 +38,10 @@ async def _drain_messages(self: Consumer, fetcher: ServiceT) -> None:  # pragma:
     # conductor with a plain await while the flow is not suspended, instead of through
     # Service.wait_first(callback, suspend_flow.wait()) for every record. When a rebalance suspends
     # the flow the original path is taken. A record this path delivers late or twice is sorted out
-    # by services/processor/sequencer.py. Remove when Faust's fetch loop stops paying per record.
+    # by services/processor/sequencer.py; so a sink gets every fetched record, without Faust's
+    # read-offset filter: records fetched before a seek (the sequencer seeks back to a hole) and
+    # handed over after it would move that offset past the records the seek brings again, and the
+    # filter would drop those as already read. Remove when Faust's fetch loop stops paying per record.
     callback = self.callback
     sinks: Mapping[str, Callable[[list[Message]], Awaitable[None]]] = getattr(self.app, "batch_sinks", {})
     to_message = self._to_message
@@ -68,16 +71,12 @@ async def _drain_messages(self: Consumer, fetcher: ServiceT) -> None:  # pragma:
                 paused = active_partitions is not None and tp not in active_partitions
                 if paused and tp not in self._buffered_partitions:
                     continue
-                r_offset = get_read_offset(tp)
-                fresh = [r for r in tp_records if r_offset is None or r.offset >= r_offset]
-                if not fresh:
-                    continue
                 sink = sinks.get(tp.topic)
                 if sink is not None:
-                    await sink([to_message(tp, record) for record in fresh])
-                    set_read_offset(tp, fresh[-1].offset)
+                    await sink([to_message(tp, record) for record in tp_records])
                     continue
-                for record in fresh:
+                r_offset = get_read_offset(tp)
+                for record in (r for r in tp_records if r_offset is None or r.offset >= r_offset):
                     message = to_message(tp, record)
                     if suspended():
                         await self.wait_first(callback(message), self.suspend_flow.wait())

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 
 from pantau.contracts import (
+    ALERT_TOPIC,
     WIB,
     HarvestReported,
     PlannedCheckpoint,
@@ -108,3 +109,20 @@ def harvest(
         expected_available_until=available_until or start + timedelta(days=5),
     )
     return new_event(payload, occurred_at=at, source="simulator", produced_at=datetime.now(WIB))
+
+
+def opened_between(events, subject: str, onset: datetime, end: datetime) -> list:
+    """AlertOpened events of `subject` whose event time is within [onset, end]."""
+    return [a for a in events if a.event_type == "AlertOpened" and a.payload.subject == subject
+            and onset <= a.occurred_at <= end]  # fmt: skip
+
+
+def read_closure_alerts(processor_env, onset: datetime, end: datetime, timeout_s: float) -> tuple[list, list]:
+    """The route disruption and Cipinang supply gap alerts a ferry closure opened within [onset, end],
+    read from the alert topic until both are there (or the timeout)."""
+    subjects = ("route_disruption:ferry_crossing", "supply_gap:beras:pibc")
+    alerts = processor_env.read(
+        ALERT_TOPIC, until=lambda ev: all(opened_between(ev, s, onset, end) for s in subjects), timeout_s=timeout_s
+    )
+    route, supply = (opened_between(alerts, s, onset, end) for s in subjects)
+    return route, supply

@@ -8,11 +8,12 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from pantau.contracts import ALERT_TOPIC, HARVEST_TOPIC, PRICE_TOPIC, SHIPMENT_TOPIC, WIB
+from pantau.contracts import HARVEST_TOPIC, PRICE_TOPIC, SHIPMENT_TOPIC, WIB
 from pantau.kafka import EventProducer
 from pantau.reference import load_reference
 from pantau.simulation import Simulation, parse_scenarios
 from services.simulator.runner import SimulatorRunner
+from tests.integration.processor.events import read_closure_alerts
 
 pytestmark = pytest.mark.kafka
 
@@ -60,14 +61,6 @@ def test_a_worker_started_on_a_large_backlog_drains_its_held_records_and_still_r
 
     onset, end = start + timedelta(days=DAYS - 3), start + timedelta(days=DAYS - 3, hours=30)
 
-    def opened(events, subject):
-        return [a for a in events if a.event_type == "AlertOpened" and a.payload.subject == subject
-                and onset <= a.occurred_at <= end]  # fmt: skip
-
-    alerts = processor_env.read(
-        ALERT_TOPIC,
-        until=lambda ev: opened(ev, "route_disruption:ferry_crossing") and opened(ev, "supply_gap:beras:pibc"),
-        timeout_s=30,
-    )
-    assert opened(alerts, "route_disruption:ferry_crossing"), "no route disruption for the closure"
-    assert opened(alerts, "supply_gap:beras:pibc"), "no supply gap at Cipinang for the closure"
+    route, supply = read_closure_alerts(processor_env, onset, end, timeout_s=30)
+    assert route, "no route disruption for the closure"
+    assert supply, "no supply gap at Cipinang for the closure"

@@ -12,7 +12,7 @@ from pantau.kafka import EventProducer
 from pantau.reference import load_reference
 from pantau.simulation import Simulation, parse_scenarios
 from services.simulator.runner import SimulatorRunner
-from tests.integration.processor.events import price
+from tests.integration.processor.events import price, read_closure_alerts
 
 pytestmark = pytest.mark.kafka
 
@@ -68,17 +68,9 @@ def test_a_ferry_closure_raises_a_route_disruption_and_then_a_supply_gap(process
 
     onset, end = start + timedelta(days=2), start + timedelta(days=3, hours=6)
 
-    def opened(events, subject):
-        return [a for a in events if a.event_type == "AlertOpened" and a.payload.subject == subject
-                and onset <= a.occurred_at <= end]  # fmt: skip
-
-    alerts = processor_env.read(
-        ALERT_TOPIC,
-        until=lambda ev: opened(ev, "route_disruption:ferry_crossing") and opened(ev, "supply_gap:beras:pibc"),
-        timeout_s=90,
-    )
-    (route,) = opened(alerts, "route_disruption:ferry_crossing")
-    (supply,) = opened(alerts, "supply_gap:beras:pibc")
+    routes, supplies = read_closure_alerts(processor_env, onset, end, timeout_s=90)
+    (route,) = routes
+    (supply,) = supplies
     assert route.occurred_at < supply.occurred_at
     assert route.payload.affected_volume_kg > 0 and route.payload.place.code == "ferry_crossing"
     assert supply.payload.place.code == "pibc"
