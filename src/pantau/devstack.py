@@ -108,6 +108,15 @@ class Component:
     stopsignal: str = "TERM"
 
 
+def kafka_cluster_id() -> str:
+    """A random Kafka cluster id (base64 of a UUID). Like Kafka's own Uuid.randomUuid, never one that
+    starts with "-": the storage tool's argument parser takes that for an option (1 in 64 did)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 class LocalInfra:
     """Kafka, PostgreSQL and Prometheus as local processes with their state under `base_dir`."""
 
@@ -172,7 +181,7 @@ class LocalInfra:
             )
         )
         if not (logs / "meta.properties").exists():
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            cluster_id = kafka_cluster_id()
             result = subprocess.run(
                 [
                     "java",
