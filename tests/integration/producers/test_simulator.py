@@ -190,7 +190,10 @@ def test_service_starts_two_weeks_back_streams_at_once_serves_metrics_and_stops_
         assert 'pantau_events_produced_total{event_type="PriceObserved",topic="pangan.price.v1"}' in metrics
         assert "pantau_simulator_simulated_time_seconds" in metrics
         lag = float(re.search(r"^pantau_simulator_wall_clock_lag_seconds (\S+)$", metrics, re.M).group(1))
-        assert 13 * 86400 < lag < 15 * 86400  # two weeks to catch up
+        # two weeks to catch up: simulated time is still near the start (the warm-up day before it
+        # goes out first), however late in the day the test runs
+        since_start = (now_wib() - midnight_two_weeks_ago).total_seconds()
+        assert since_start - 12 * 3600 < lag <= since_start + 86400, (lag, since_start)
 
         truth = state / "ground_truth.jsonl"  # default: in the state dir, from scenarios/demo.yaml
         assert "demo_jatinegara_rice_jump" in truth.read_text()  # onset in the warm-up day
