@@ -124,11 +124,13 @@ class Detection:
         )
 
 
-def _step_alert(state: KeyState, conditions: Iterable[Condition], detection: Detection) -> list[Transition]:
+def _step_alert(
+    state: KeyState, conditions: Iterable[Condition], detection: Detection, *, in_place: bool = False
+) -> list[Transition]:
     transitions: list[Transition] = []
     alert: AlertState | None = state.alert
     for condition in conditions:
-        alert, more = step_lifecycle(alert, condition, detection.lifecycle)
+        alert, more = step_lifecycle(alert, condition, detection.lifecycle, in_place=in_place)
         transitions.extend(more)
     state.alert = alert
     return transitions
@@ -229,7 +231,7 @@ class ContractStage(Stage):
                 return
         self._last_event_time = ts
         try:
-            self.process(work, source, event, key, stored)
+            self.process(work, source, event, key, stored, ts)
         except Exception as exc:  # a bug or an unforeseen input must not stop the stream (#315)
             log.exception("event processing failed; dead-lettered", topic=label, offset=message.offset)
             work.dead_letter(source, PROCESSING_ERROR, exc, error_type=PROCESSING_ERROR, event_id=event.event_id)
@@ -237,7 +239,10 @@ class ContractStage(Stage):
     def event_time(self, message: Message) -> float | None:
         return self._last_event_time
 
-    def process(self, work: Work, source: Source, event: Any, key: str, stored: KeyState | None) -> None:
+    def process(
+        self, work: Work, source: Source, event: Any, key: str, stored: KeyState | None, ts: float
+    ) -> None:
+        """Handle a new, valid event of `key` (its event time `ts`); `stored` is the key's state."""
         raise NotImplementedError
 
     def rejected(self, work: Work, source: Source, event: Any, rejection: Rejected) -> None:
@@ -264,7 +269,9 @@ class PriceStage(ContractStage):
         super().__init__("price", topic, table, detection)
         self.forward_topic = forward_topic
 
-    def process(self, work: Work, source: Source, event: Any, key: str, stored: KeyState | None) -> None:
+    def process(
+        self, work: Work, source: Source, event: Any, key: str, stored: KeyState | None, ts: float
+    ) -> None:
         p = event.payload
         detection = self.detection
         observation = PriceObservation(
@@ -278,15 +285,17 @@ class PriceStage(ContractStage):
             place_kind=detection.place_kinds.get(p.market_code, PlaceKind.MARKET),
             event_id=event.event_id,
         )
-        series, result = step_price(stored.detector if stored is not None else None, observation, detection.price)
+        # stepped in place on the unit's own copy: a key comes many times in a catch-up batch
+        state = work.own(self.table, key)
+        series, result = step_price(state.detector, observation, detection.price, in_place=True)
         if isinstance(result, Rejected):
             self.rejected(work, source, event, result)
             return
-        state = work.state(self.table, key)
-        transitions = _step_alert(state, result, detection)
+        transitions = _step_alert(state, result, detection, in_place=True)
         state.detector = series
-        _remember(state, event.event_id, event.occurred_at.timestamp(), detection.tolerance_s)
-        work.emit_transitions(transitions, event.produced_at.timestamp())
+        _remember(state, event.event_id, ts, detection.tolerance_s)
+        if transitions:
+            work.emit_transitions(transitions, event.produced_at.timestamp())
         market_seen = work.price_seen.get(p.market_code, NO_WATERMARK)
         work.price_seen[p.market_code] = max(market_seen, state.watermark)
         if detection.disparity.pairs_for(observation):
@@ -299,7 +308,7 @@ class PriceStage(ContractStage):
                 "quality_grade": p.quality_grade,
                 "province_code": p.province_code,
             }
-            work.forward(self.forward_topic, p.commodity, _forward(event, body), event.occurred_at.timestamp())
+            work.forward(self.forward_topic, p.commodity, _forward(event, body), ts)
 
 
 class RepartitionStage(Stage):
@@ -383,7 +392,9 @@ class ShipmentStage(ContractStage):
         super().__init__("shipment", topic, table, detection)
         self.forward_topic = forward_topic
 
-    def process(self, work: Work, source: Source, event: Any, key: str, stored: KeyState | None) -> None:
+    def process(
+        self, work: Work, source: Source, event: Any, key: str, stored: KeyState | None, ts: float
+    ) -> None:
         shipment_event = shipment_event_from_contract(event)
         before = stored.detector if stored is not None else None
         shipment, result = step_shipment(before, shipment_event)
@@ -392,7 +403,7 @@ class ShipmentStage(ContractStage):
             return
         state = work.state(self.table, key)
         state.detector = shipment
-        _remember(state, event.event_id, event.occurred_at.timestamp(), self.detection.tolerance_s)
+        _remember(state, event.event_id, ts, self.detection.tolerance_s)
         if result is None:
             return  # a repeated or superseded event: the shipment is already past it
         status: ShipmentStatus = result
@@ -423,7 +434,9 @@ class HarvestStage(ContractStage):
         super().__init__("harvest", topic, table, detection)
         self.forward_topic = forward_topic
 
-    def process(self, work: Work, source: Source, event: Any, key: str, stored: KeyState | None) -> None:
+    def process(
+        self, work: Work, source: Source, event: Any, key: str, stored: KeyState | None, ts: float
+    ) -> None:
         p = event.payload
         if p.expected_available_until < p.expected_available_from:
             reason = (
@@ -434,7 +447,7 @@ class HarvestStage(ContractStage):
                              event_id=event.event_id)  # fmt: skip
             return
         state = work.state(self.table, key)
-        _remember(state, event.event_id, event.occurred_at.timestamp(), self.detection.tolerance_s)
+        _remember(state, event.event_id, ts, self.detection.tolerance_s)
         body = {
             "kind": "harvest",
             "harvest_id": p.harvest_id,
@@ -445,7 +458,7 @@ class HarvestStage(ContractStage):
             "available_from": p.expected_available_from.isoformat(),
             "available_until": p.expected_available_until.isoformat(),
         }
-        work.forward(self.forward_topic, f"harvest|{key}", _forward(event, body), event.occurred_at.timestamp())
+        work.forward(self.forward_topic, f"harvest|{key}", _forward(event, body), ts)
 
 
 TickFunction = Callable[[Any, datetime, str], tuple[Any, list[Condition]]]

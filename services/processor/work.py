@@ -67,6 +67,7 @@ class Work:
     next_offset: int | None
     outputs: Outputs
     staged: dict[tuple[str, str], tuple[StateTable, str, KeyState | None]] = field(default_factory=dict)
+    owned: set[tuple[str, str]] = field(default_factory=set)  # staged with private detector and alert
     records: list[Record] = field(default_factory=list)  # alerts and dead letters
     forwards: list[Record] = field(default_factory=list)  # repartition records
     consumed: int = 0
@@ -94,6 +95,19 @@ class Work:
         self.staged[slot] = (table, key, state)
         return state
 
+    def own(self, table: StateTable, key: str) -> KeyState:
+        """The key's staged state with its own copies of the detector and alert states, so that a
+        stage may step them in place (in_place=True) however often the key comes in this unit."""
+        state = self.state(table, key)
+        slot = (table.name, key)
+        if slot not in self.owned:
+            self.owned.add(slot)
+            if state.detector is not None:
+                state.detector = state.detector.copy()
+            if state.alert is not None:
+                state.alert = state.alert.copy()
+        return state
+
     def peek(self, table: StateTable, key: str) -> KeyState | None:
         """The key's current state (staged in this unit, else stored) for reading only."""
         staged = self.staged.get((table.name, key))
@@ -106,6 +120,7 @@ class Work:
 
     def delete(self, table: StateTable, key: str) -> None:
         self.staged[(table.name, key)] = (table, key, None)
+        self.owned.discard((table.name, key))
 
     def changelog(self) -> list[Record]:
         partition = self.tp.partition

@@ -55,10 +55,15 @@ class DisparityConfig:
     max_age_days: int = 3
     persist_days: int = 3
 
+    def __post_init__(self) -> None:
+        by_series: dict[tuple[str, str], tuple[DisparityPair, ...]] = {}
+        for pair in self.pairs:
+            for market in dict.fromkeys((pair.numerator, pair.denominator)):
+                by_series[(pair.commodity, market)] = (*by_series.get((pair.commodity, market), ()), pair)
+        object.__setattr__(self, "_by_series", by_series)  # asked once per price event
+
     def pairs_for(self, obs: PriceObservation) -> tuple[DisparityPair, ...]:
-        return tuple(
-            p for p in self.pairs if p.commodity == obs.commodity and obs.market_code in (p.numerator, p.denominator)
-        )
+        return self._by_series.get((obs.commodity, obs.market_code), ())  # type: ignore[attr-defined]
 
 
 @dataclass(slots=True)

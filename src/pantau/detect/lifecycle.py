@@ -1,6 +1,6 @@
 """Alert lifecycle: turns the Conditions of one subject into Opened / Updated / Resolved transitions.
 
-    state, transitions = step_lifecycle(state, condition, config)
+    state, transitions = step_lifecycle(state, condition, config)   # in_place=True: caller owns state
     state, transitions = tick_lifecycle(state, now, config)   # resolve on time alone (timer)
 
 State key: the condition's `subject` (e.g. "price_spike:beras:pibc"), the key of pangan.alert.v1;
@@ -155,7 +155,23 @@ class AlertState:
     resolved_severity: int = 0
 
     def copy(self) -> AlertState:
-        return AlertState(*(getattr(self, name) for name in self.__slots__))
+        return AlertState(
+            self.subject,
+            self.alert_type,
+            self.commodity,
+            self.place_kind,
+            self.place_code,
+            self.last_ts,
+            self.alert_id,
+            self.opened_ts,
+            self.severity,
+            self.sequence,
+            self.below_since,
+            self.lower_since,
+            self.lower_max,
+            self.resolved_ts,
+            self.resolved_severity,
+        )
 
     def to_json(self) -> dict[str, Any]:
         data = {name: getattr(self, name) for name in self.__slots__}
@@ -173,9 +189,13 @@ class AlertState:
 
 
 def step_lifecycle(
-    state: AlertState | None, condition: Condition, config: LifecycleConfig
+    state: AlertState | None, condition: Condition, config: LifecycleConfig, *, in_place: bool = False
 ) -> tuple[AlertState, list[Transition]]:
-    state = state.copy() if state is not None else AlertState()
+    """One condition; the given state is copied first unless `in_place` (the caller owns it)."""
+    if state is None:
+        state = AlertState()
+    elif not in_place:
+        state = state.copy()
     if not state.subject:
         state.subject = condition.subject
     elif state.subject != condition.subject:

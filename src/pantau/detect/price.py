@@ -1,6 +1,7 @@
 """Price spike detection for one (commodity, market) series, one observation at a time.
 
     state, result = step_price(state, observation, config)
+    state, result = step_price(state, observation, config, in_place=True)  # caller owns `state`
 
 `result` is a list with one Condition for the series (severity normal/watch/alert/crisis with its
 signals as evidence), an empty list when the observation only filled in history (a late or
@@ -63,7 +64,9 @@ _LABELS = tuple(s.label for s in _SEVERITIES)  # Enum property access is slow on
 _CHANGES = ((7, "change_7d_pct", "7d"), (28, "change_28d_pct", "28d"))
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass's __init__ costs twice as much, and one is built per price event.
+# Treat it as a value.
+@dataclass(slots=True)
 class PriceObservation:
     commodity: str
     market_code: str
@@ -240,9 +243,12 @@ def price_subject(commodity: str, market_code: str) -> str:
 
 
 def step_price(
-    state: PriceState | None, obs: PriceObservation, config: PriceConfig
+    state: PriceState | None, obs: PriceObservation, config: PriceConfig, *, in_place: bool = False
 ) -> tuple[PriceState, list[Condition] | Rejected]:
-    """Fold one observation into the series state; see the module docstring for the result."""
+    """Fold one observation into the series state; see the module docstring for the result.
+
+    The given state is copied before any change, unless `in_place` (the caller owns it: a processor
+    batch stepping one key many times copies it once). A rejected observation never changes it."""
     state = state if state is not None else PriceState()
     price = obs.price_idr
     problem = impossible_price(price)
@@ -272,7 +278,8 @@ def step_price(
     slot = day % RING_DAYS
     if state.days[slot] == day and ts < state.stamps[slot]:
         return state, []  # an older value for a day that already has a newer one
-    state = state.copy()
+    if not in_place:
+        state = state.copy()
     state.days[slot] = day
     state.prices[slot] = price
     state.stamps[slot] = ts
@@ -384,8 +391,12 @@ def _evaluate(
 
 
 def _recent_median(state: PriceState, newest: int, skip_day: int, window: int) -> float | None:
-    oldest = newest - window
-    values = [p for d, p in zip(state.days, state.prices, strict=True) if oldest <= d <= newest and d != skip_day]
+    days, prices = state.days, state.prices
+    values = []
+    for d in range(max(newest - window, newest - RING_DAYS + 1), newest + 1):  # the ring holds no older day
+        j = d % RING_DAYS
+        if days[j] == d and d != skip_day:
+            values.append(prices[j])
     if not values:
         return None
     values.sort()

@@ -72,3 +72,18 @@ def test_invalid_price_is_rejected_and_state_round_trips():
     same, result = step_disparity(state, bad, RICE, CONFIG)
     assert isinstance(result, Invalid) and same == state
     assert DisparityState.from_json(json.loads(json.dumps(state.to_json()))) == state
+
+
+def test_an_observation_belongs_to_the_pairs_of_its_commodity_and_market():
+    chilli = DisparityPair("cabai_merah", "prov_31", "prov_18", 1.0, 1.6)
+    rice_markets = DisparityPair("beras", "pasar_induk_cipinang", "prov_18", 1.0, 1.3)
+    config = DisparityConfig(pairs=(RICE, chilli, rice_markets))
+
+    def pairs(commodity: str, market: str) -> tuple[DisparityPair, ...]:
+        return config.pairs_for(PriceObservation(commodity, market, 10_000.0, at(START, 9)))
+
+    assert pairs("beras", "prov_18") == (RICE, rice_markets)
+    assert pairs("beras", "prov_31") == (RICE,)
+    assert pairs("cabai_merah", "prov_18") == (chilli,)
+    assert pairs("beras", "pasar_induk_cipinang") == (rice_markets,)
+    assert pairs("gula_pasir", "prov_31") == ()

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pantau.detect.conditions import Rejected
-from pantau.detect.lifecycle import step_lifecycle, tick_lifecycle
+from pantau.detect.lifecycle import AlertState, step_lifecycle, tick_lifecycle
 from pantau.detect.price import PriceObservation, PriceState, step_price
 
 from .conftest import START, at
@@ -38,3 +38,30 @@ def test_price_and_lifecycle_steps_never_change_the_state_they_are_given(price_c
             tick_lifecycle(new_alert, condition.observed_at + timedelta(days=30), lifecycle_config)
             assert new_alert == ticked_before
             alert = new_alert
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(min_value=0, max_value=60), st.integers(0, 23), prices), max_size=80))
+def test_stepping_in_place_gives_what_stepping_copies_gives(price_config, lifecycle_config, events):
+    """The processor steps a key's own copy in place (in_place=True) within a batch."""
+    state, alert = None, None
+    own_state, own_alert = PriceState(), None
+    for day, hour, price in sorted(events, key=lambda e: e[0]):
+        obs = PriceObservation("beras", "pibc", price, at(START + timedelta(days=day), hour), province_code="31")
+        state, result = step_price(state, obs, price_config)
+        own_state, own_result = step_price(own_state, obs, price_config, in_place=True)
+        assert own_result == result
+        assert own_state == state
+        for condition in [] if isinstance(result, Rejected) else result:
+            alert, transitions = step_lifecycle(alert, condition, lifecycle_config)
+            own_alert, own_transitions = step_lifecycle(own_alert, condition, lifecycle_config, in_place=True)
+            assert own_transitions == transitions
+            assert own_alert == alert
+
+
+def test_an_alert_state_copy_keeps_every_field():
+    values = {name: f"value-{i}" for i, name in enumerate(AlertState.__slots__)}
+    state = AlertState(**values)
+    copied = state.copy()
+    assert copied is not state
+    assert {name: getattr(copied, name) for name in AlertState.__slots__} == values

@@ -1,0 +1,72 @@
+"""The price stage steps a key's detector and alert states in place on the batch's own copies: a key
+that comes many times in one batch must end exactly where one event per batch ends, and a batch that
+is never committed must leave the stored states as they were."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import orjson
+from faust.types import TP
+
+from pantau.contracts import WIB, PriceObserved, encode_event, kafka_key, new_event
+from services.processor.work import Work
+from tests.unit.processor.harness import Harness
+
+START = datetime(2026, 1, 5, 9, tzinfo=WIB)
+MARKETS = ("pasar_induk_kramat_jati", "pasar_bandar_jaya")
+
+
+def price_events(days: int) -> list:
+    """Daily beras prices at two markets: flat, then a 30 % jump that holds (opens an alert), then back."""
+    events = []
+    for day in range(days):
+        factor = 1.3 if 30 <= day < 40 else 1.0
+        for i, market in enumerate(MARKETS):
+            payload = PriceObserved(commodity="beras", quality_grade="medium", market_code=market,
+                                    province_code="31" if i == 0 else "18", price_level="wholesale", unit="kg",
+                                    price_idr_per_kg=(12_000.0 + 10 * (day % 5)) * factor)  # fmt: skip
+            events.append(new_event(payload, occurred_at=START + timedelta(days=day), source="test"))
+    return events
+
+
+def run_price_batch(harness: Harness, events: list) -> None:
+    """All `events` as one batch of the price stage (committed; its forwards follow)."""
+    topic = harness.processor.stages["price"].topic
+    harness.run("price", [harness.message(topic, kafka_key(e).encode(), encode_event(e)) for e in events])
+
+
+def alert_values(harness: Harness) -> list[tuple[str, str, dict]]:
+    """(event id, type, payload) of each alert event (produced_at is wall time)."""
+    events = [orjson.loads(r.value) for r in harness.outputs if r.topic == harness.processor.topics.alert]
+    return [(e["event_id"], e["event_type"], e["payload"]) for e in events]
+
+
+def table_bytes(harness: Harness) -> dict[str, bytes]:
+    table = harness.processor.tables["price"]
+    return {key: state.to_bytes() for key, state in table.table.data.data.items()}
+
+
+def test_one_batch_of_many_events_per_key_ends_where_one_event_per_batch_ends():
+    events = price_events(60)
+    one_by_one, all_at_once = Harness.create(), Harness.create()
+    for event in events:
+        run_price_batch(one_by_one, [event])
+    run_price_batch(all_at_once, events)
+    kinds = [kind for _, kind, _ in alert_values(one_by_one)]
+    assert "AlertOpened" in kinds and "AlertResolved" in kinds, "the jump must open an alert, the fall resolve it"
+    assert alert_values(all_at_once) == alert_values(one_by_one)
+    assert table_bytes(all_at_once) == table_bytes(one_by_one)
+
+
+def test_a_batch_that_is_not_committed_leaves_the_stored_states_untouched():
+    harness = Harness.create()
+    events = price_events(45)
+    run_price_batch(harness, events[:60])  # 30 calm days, committed
+    committed = table_bytes(harness)
+    stage = harness.processor.stages["price"]
+    work = Work(TP(stage.topic, 0), None, harness.processor.runner.outputs)
+    for event in events[60:]:  # the jump: alerts and new states, staged only
+        stage.handle(work, harness.message(stage.topic, kafka_key(event).encode(), encode_event(event)))
+    assert work.records, "the uncommitted batch opened alerts"
+    assert table_bytes(harness) == committed
