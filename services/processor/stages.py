@@ -479,20 +479,21 @@ class AggregateStage(RepartitionStage):
         kind, _, subject_key = key.partition("|")
         table = self.by_kind[kind]
         detection = self.detection
-        stored = work.peek(table, subject_key)
-        previous = stored.detector if stored is not None else None
+        target = detection.supply_targets.get(subject_key) if kind == "supply" else None
+        if kind == "supply" and target is None:
+            return
+        # stepped in place on the unit's own copy: a key comes many times in a batch
+        state = work.own(table, subject_key)
+        previous = state.detector
         if record["kind"] == "status":
             status = ShipmentStatus.from_json(record["status"])
             self._last_event_time = status.occurred_at.timestamp()
-            if kind == "supply":
-                target = detection.supply_targets.get(subject_key)
-                if target is None:
-                    return
-                detector, result = step_supply(previous, status, target, detection.supply)
+            if target is not None:
+                detector, result = step_supply(previous, status, target, detection.supply, in_place=True)
             elif kind == "route":
-                detector, result = step_route(previous, status, subject_key, detection.route)
+                detector, result = step_route(previous, status, subject_key, detection.route, in_place=True)
             else:
-                detector, result = step_harvest(previous, status, subject_key, detection.harvest)
+                detector, result = step_harvest(previous, status, subject_key, detection.harvest, in_place=True)
         else:
             report = HarvestReported(
                 harvest_id=record["harvest_id"],
@@ -504,13 +505,12 @@ class AggregateStage(RepartitionStage):
                 available_until=date.fromisoformat(record["available_until"]),
             )
             self._last_event_time = report.occurred_at.timestamp()
-            detector, result = step_harvest(previous, report, subject_key, detection.harvest)
+            detector, result = step_harvest(previous, report, subject_key, detection.harvest, in_place=True)
         if isinstance(result, Rejected):
             work.dead_letter(source, INVALID_VALUE, InvalidValue(result.reason), error_type=INVALID_VALUE,
                              event_id=record["event_id"])  # fmt: skip
             return
-        state = work.state(table, subject_key)
-        transitions = _step_alert(state, result, detection)
+        transitions = _step_alert(state, result, detection, in_place=True)
         state.detector = detector
         work.emit_transitions(transitions, record["produced_at"])
 
@@ -519,9 +519,11 @@ class AggregateStage(RepartitionStage):
         moment = from_ts(now)
         detection = self.detection
         ticks: dict[str, TickFunction] = {
-            "supply": lambda s, at, key: tick_supply(s, at, detection.supply_targets[key], detection.supply),
-            "route": lambda s, at, key: tick_route(s, at, key, detection.route),
-            "harvest": lambda s, at, key: tick_harvest(s, at, key, detection.harvest),
+            "supply": lambda s, at, key: tick_supply(
+                s, at, detection.supply_targets[key], detection.supply, in_place=True
+            ),
+            "route": lambda s, at, key: tick_route(s, at, key, detection.route, in_place=True),
+            "harvest": lambda s, at, key: tick_harvest(s, at, key, detection.harvest, in_place=True),
         }
         for kind, table in self.by_kind.items():
             keys = set(table.keys_in_partition(partition)) | work.staged_keys(table)
@@ -531,9 +533,9 @@ class AggregateStage(RepartitionStage):
                     continue
                 if kind == "supply" and key not in detection.supply_targets:
                     continue
-                detector, conditions = ticks[kind](stored.detector, moment, key)
-                state = work.state(table, key)
-                transitions = _step_alert(state, conditions, detection)
+                state = work.own(table, key)
+                detector, conditions = ticks[kind](state.detector, moment, key)
+                transitions = _step_alert(state, conditions, detection, in_place=True)
                 state.detector = detector
                 work.emit_transitions(transitions, None)
 

@@ -432,12 +432,17 @@ class SupplyState:
 
 
 def step_supply(
-    state: SupplyState | None, status: ShipmentStatus, target: SupplyTarget, config: SupplyConfig
+    state: SupplyState | None,
+    status: ShipmentStatus,
+    target: SupplyTarget,
+    config: SupplyConfig,
+    *,
+    in_place: bool = False,
 ) -> tuple[SupplyState, list[Condition]]:
     """Apply a shipment snapshot bound for `target` and judge the supply at its event time."""
     if status.destination_key != target.key:
         raise ValueError(f"status for {status.destination_key} given to supply target {target.key}")
-    new = _supply_state(state, target)
+    new = _supply_state(state, target, in_place)
     at = timestamp(status.occurred_at)
     _run_down(new, max(at, new.watermark), target)
     known = new.in_transit.get(status.shipment_id)
@@ -463,19 +468,27 @@ def step_supply(
 
 
 def tick_supply(
-    state: SupplyState | None, now: datetime, target: SupplyTarget, config: SupplyConfig
+    state: SupplyState | None, now: datetime, target: SupplyTarget, config: SupplyConfig, *, in_place: bool = False
 ) -> tuple[SupplyState, list[Condition]]:
     """Let time pass: the stock runs down and shipments may fall behind."""
-    new = _supply_state(state, target)
+    new = _supply_state(state, target, in_place)
     _run_down(new, max(timestamp(now), new.watermark), target)
     return new, [_judge_supply(new, target, config)]
 
 
-def _supply_state(state: SupplyState | None, target: SupplyTarget) -> SupplyState:
-    new = state.copy() if state is not None else SupplyState()
+def _supply_state(state: SupplyState | None, target: SupplyTarget, in_place: bool) -> SupplyState:
+    new = _working_copy(state, in_place, SupplyState)
     if new.stock_kg is None:
         new.stock_kg = target.initial_stock_kg
     return new
+
+
+def _working_copy(state: Any, in_place: bool, empty: Callable[[], Any]) -> Any:
+    """The state a step changes: the given one when the caller owns it (in_place: a processor batch
+    stepping one key many times copies it once), else a copy; a new one when there is none."""
+    if state is None:
+        return empty()
+    return state if in_place else state.copy()
 
 
 def _run_down(state: SupplyState, now: float, target: SupplyTarget) -> None:
@@ -683,12 +696,12 @@ class RouteState:
 
 
 def step_route(
-    state: RouteState | None, status: ShipmentStatus, checkpoint: str, config: RouteConfig
+    state: RouteState | None, status: ShipmentStatus, checkpoint: str, config: RouteConfig, *, in_place: bool = False
 ) -> tuple[RouteState, list[Condition]]:
     """Apply a shipment snapshot that concerns `checkpoint` (it is or was the shipment's next stop)."""
     if checkpoint not in status.checkpoint_keys:
         raise ValueError(f"status of {status.shipment_id} does not concern checkpoint {checkpoint}")
-    new = state.copy() if state is not None else RouteState()
+    new = _working_copy(state, in_place, RouteState)
     at = timestamp(status.occurred_at)
     new.watermark = max(new.watermark, at)
     current = new.expected.get(status.shipment_id) or new.versions.get(status.shipment_id)
@@ -712,9 +725,9 @@ def step_route(
 
 
 def tick_route(
-    state: RouteState | None, now: datetime, checkpoint: str, config: RouteConfig
+    state: RouteState | None, now: datetime, checkpoint: str, config: RouteConfig, *, in_place: bool = False
 ) -> tuple[RouteState, list[Condition]]:
-    new = state.copy() if state is not None else RouteState()
+    new = _working_copy(state, in_place, RouteState)
     new.watermark = max(new.watermark, timestamp(now))
     return new, [_judge_route(new, checkpoint, config)]
 
@@ -863,9 +876,12 @@ def step_harvest(
     event: HarvestReported | ShipmentStatus,
     key: str,
     config: HarvestConfig,
+    *,
+    in_place: bool = False,
 ) -> tuple[HarvestState, list[Condition] | Rejected]:
-    """Apply a harvest report, or a shipment snapshot whose origin_key is `key` (it ships that harvest)."""
-    new = state.copy() if state is not None else HarvestState()
+    """Apply a harvest report, or a shipment snapshot whose origin_key is `key` (it ships that harvest).
+    A rejected report leaves the state as it was, in place or not."""
+    new = _working_copy(state, in_place, HarvestState)
     if isinstance(event, HarvestReported):
         if event.key != key:
             raise ValueError(f"harvest for {event.key} given to the state of {key}")
@@ -896,9 +912,9 @@ def step_harvest(
 
 
 def tick_harvest(
-    state: HarvestState | None, now: datetime, key: str, config: HarvestConfig
+    state: HarvestState | None, now: datetime, key: str, config: HarvestConfig, *, in_place: bool = False
 ) -> tuple[HarvestState, list[Condition]]:
-    new = state.copy() if state is not None else HarvestState()
+    new = _working_copy(state, in_place, HarvestState)
     new.watermark = max(new.watermark, timestamp(now))
     return new, [_judge_harvest(new, key, config)]
 

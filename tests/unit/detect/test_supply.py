@@ -115,8 +115,9 @@ def new_id(n: int) -> str:
 class Pipeline:
     """The processor's wiring, in memory: shipment states -> statuses -> aggregates -> lifecycle."""
 
-    def __init__(self, lifecycle_config, target):
+    def __init__(self, lifecycle_config, target, in_place: bool = False):
         self.lifecycle, self.target = lifecycle_config, target
+        self.in_place = in_place  # step the states it owns in place, as a processor batch does
         self.supply_config, self.route_config, self.harvest_config = SupplyConfig(), RouteConfig(), HarvestConfig()
         self.shipments: dict[str, ShipmentState] = {}
         self.supply: SupplyState | None = None
@@ -125,11 +126,14 @@ class Pipeline:
         self.alerts: dict[str, AlertState] = {}
         self.transitions: list = []
         self.conditions: list[Condition] = []
+        self.rejected: list[Invalid] = []
 
     def _alert(self, conditions) -> None:
         for c in conditions:
             self.conditions.append(c)
-            self.alerts[c.subject], out = step_lifecycle(self.alerts.get(c.subject), c, self.lifecycle)
+            self.alerts[c.subject], out = step_lifecycle(
+                self.alerts.get(c.subject), c, self.lifecycle, in_place=self.in_place
+            )
             self.transitions.extend(out)
 
     def shipment(self, event) -> ShipmentStatus | None:
@@ -139,33 +143,43 @@ class Pipeline:
         assert isinstance(status, ShipmentStatus)
         status = ShipmentStatus.from_json(json.loads(json.dumps(status.to_json())))  # as through a topic
         if status.destination_key == self.target.key:
-            self.supply, out = step_supply(self.supply, status, self.target, self.supply_config)
+            self.supply, out = step_supply(self.supply, status, self.target, self.supply_config,
+                                           in_place=self.in_place)  # fmt: skip
             self._alert(out)
         for checkpoint in status.checkpoint_keys:
             self.routes[checkpoint], out = step_route(
-                self.routes.get(checkpoint), status, checkpoint, self.route_config
+                self.routes.get(checkpoint), status, checkpoint, self.route_config, in_place=self.in_place
             )
             self._alert(out)
         if status.origin_key in self.harvests:
             key = status.origin_key
-            self.harvests[key], out = step_harvest(self.harvests[key], status, key, self.harvest_config)
+            self.harvests[key], out = step_harvest(
+                self.harvests[key], status, key, self.harvest_config, in_place=self.in_place
+            )
             self._alert(out)
         return status
 
     def harvest(self, event: HarvestReported) -> None:
         self.harvests[event.key], out = step_harvest(
-            self.harvests.get(event.key), event, event.key, self.harvest_config
+            self.harvests.get(event.key), event, event.key, self.harvest_config, in_place=self.in_place
         )
+        if isinstance(out, Invalid):
+            self.rejected.append(out)
+            return
         self._alert(out)
 
     def tick(self, now: datetime) -> None:
-        self.supply, out = tick_supply(self.supply, now, self.target, self.supply_config)
+        self.supply, out = tick_supply(self.supply, now, self.target, self.supply_config, in_place=self.in_place)
         self._alert(out)
         for checkpoint in ROUTE:
-            self.routes[checkpoint], out = tick_route(self.routes.get(checkpoint), now, checkpoint, self.route_config)
+            self.routes[checkpoint], out = tick_route(
+                self.routes.get(checkpoint), now, checkpoint, self.route_config, in_place=self.in_place
+            )
             self._alert(out)
         for key in list(self.harvests):
-            self.harvests[key], out = tick_harvest(self.harvests[key], now, key, self.harvest_config)
+            self.harvests[key], out = tick_harvest(
+                self.harvests[key], now, key, self.harvest_config, in_place=self.in_place
+            )
             self._alert(out)
 
     def run(self, events, until: datetime, tick_every: timedelta = timedelta(hours=1)) -> None:
@@ -320,6 +334,30 @@ def test_harvest_shipped_within_its_window_raises_nothing(lifecycle_config, cipi
     pipeline.run([lot] + [e for t in shipped for e in trip(t)], until=datetime(2026, 3, 20, tzinfo=WIB))
     assert pipeline.of_type(AlertType.HARVEST_UNSHIPPED) == []
     assert pipeline.harvests["18.04:beras"].lots == {}
+
+
+def test_stepping_in_place_gives_what_stepping_copies_gives(lifecycle_config, cipinang):
+    """The processor steps a key's own copy in place within a batch: a closure at Bakauheni that empties
+    Cipinang, harvests shipped and unshipped, and ticks must come out exactly the same."""
+    trucks = [Truck(new_id(30_000 + i), T0 + timedelta(days=2, minutes=5 * i), 29_000.0) for i in range(8)]
+    lots = [harvest(903, 200_000.0, date(2026, 3, 1), date(2026, 3, 6)), harvest(904, 1_000.0, date(2026, 3, 9),
+                                                                              date(2026, 3, 1))]  # fmt: skip
+    events = steady_inflow(T0, 2, 3_000_000) + [e for t in trucks for e in trip(t, late=timedelta(hours=9))] + lots
+    results = []
+    for in_place in (False, True):
+        pipeline = Pipeline(lifecycle_config, cipinang, in_place=in_place)
+        pipeline.run(events, until=T0 + timedelta(days=14), tick_every=timedelta(minutes=30))
+        results.append(pipeline)
+    copied, stepped = results
+    assert {t.alert_type for t in copied.transitions} == {
+        AlertType.SUPPLY_GAP, AlertType.ROUTE_DISRUPTION, AlertType.HARVEST_UNSHIPPED
+    }  # fmt: skip
+    assert len(copied.rejected) == 1 and stepped.rejected == copied.rejected
+    assert stepped.transitions == copied.transitions
+    assert stepped.conditions == copied.conditions
+    assert (stepped.supply, stepped.routes, stepped.harvests, stepped.alerts) == (
+        copied.supply, copied.routes, copied.harvests, copied.alerts
+    )  # fmt: skip
 
 
 def test_harvest_with_an_impossible_window_is_rejected():

@@ -1,6 +1,6 @@
-"""The price stage steps a key's detector and alert states in place on the batch's own copies: a key
-that comes many times in one batch must end exactly where one event per batch ends, and a batch that
-is never committed must leave the stored states as they were."""
+"""The price and aggregates stages step a key's detector and alert states in place on the batch's own
+copies: a key that comes many times in one batch must end exactly where one event per batch ends, and
+a batch that is never committed must leave the stored states as they were."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ from datetime import datetime, timedelta
 import orjson
 from faust.types import TP
 
-from pantau.contracts import WIB, PriceObserved, encode_event, kafka_key, new_event
+from pantau.contracts import SHIPMENT_TOPIC, WIB, PriceObserved, encode_event, kafka_key, new_event
+from pantau.reference import load_reference
+from pantau.simulation import Simulation
+from pantau.simulation.engine import GroundTruth
 from services.processor.work import Work
 from tests.unit.processor.harness import Harness
 
@@ -42,8 +45,8 @@ def alert_values(harness: Harness) -> list[tuple[str, str, dict]]:
     return [(e["event_id"], e["event_type"], e["payload"]) for e in events]
 
 
-def table_bytes(harness: Harness) -> dict[str, bytes]:
-    table = harness.processor.tables["price"]
+def table_bytes(harness: Harness, name: str = "price") -> dict[str, bytes]:
+    table = harness.processor.tables[name]
     return {key: state.to_bytes() for key, state in table.table.data.data.items()}
 
 
@@ -70,3 +73,31 @@ def test_a_batch_that_is_not_committed_leaves_the_stored_states_untouched():
         stage.handle(work, harness.message(stage.topic, kafka_key(event).encode(), encode_event(event)))
     assert work.records, "the uncommitted batch opened alerts"
     assert table_bytes(harness) == committed
+
+
+def test_an_aggregates_batch_that_is_not_committed_leaves_the_stored_states_untouched():
+    simulation = Simulation(load_reference(), seed=42, start=START, scenarios=())
+    events = [
+        item
+        for item in simulation.run(until=START + timedelta(days=2))
+        if not isinstance(item, GroundTruth) and item.payload.TOPIC != "pangan.price.v1"
+    ]
+    half = len(events) // 2
+    harness = Harness.create()
+    harness.feed(events[:half])  # committed: shipment and harvest states, then the aggregates
+    aggregates = ("supply", "route", "harvest")
+    committed = {name: table_bytes(harness, name) for name in aggregates}
+    assert all(committed.values())
+    outputs = harness.processor.runner.outputs
+    shipment, aggregate = harness.processor.stages["shipment"], harness.processor.stages["aggregates"]
+    shipments = Work(TP(shipment.topic, 0), None, outputs)
+    for event in events[half:]:
+        if event.payload.TOPIC == SHIPMENT_TOPIC:
+            shipment.handle(shipments, harness.message(shipment.topic, kafka_key(event).encode(), encode_event(event)))
+    work = Work(TP(aggregate.topic, 0), None, outputs)
+    for record in shipments.forwards:
+        aggregate.handle(work, harness.message(record.topic, record.key, record.value, record.headers))
+    aggregate.tick(work, 0, events[-1].occurred_at.timestamp() + 6 * 3600.0)
+    staged = {name for name, _ in work.staged}
+    assert staged == set(aggregates), "the uncommitted batch changed every aggregate"
+    assert {name: table_bytes(harness, name) for name in aggregates} == committed
