@@ -97,7 +97,8 @@ class Work:
 
     def own(self, table: StateTable, key: str) -> KeyState:
         """The key's staged state with its own copies of the detector and alert states, so that a
-        stage may step them in place (in_place=True) however often the key comes in this unit."""
+        stage may step them in place (in_place=True) however often the key comes in this unit.
+        A step that raises midway (a bug: the event is dead-lettered) leaves them as far as it got."""
         state = self.state(table, key)
         slot = (table.name, key)
         if slot not in self.owned:
