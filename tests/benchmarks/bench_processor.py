@@ -125,7 +125,6 @@ def full_speed(env: ProcessorEnv, events: list, label: str) -> Throughput:
     worker = env.worker(label, PROCESSOR_BATCH_MAX_EVENTS="5000",
                         LOG_LEVEL="WARNING").start()  # fmt: skip
     worker.wait_assigned(timeout_s=180)
-    sources = SOURCE_TOPICS  # metrics label contract topics by their contract name
     names = TopicNames.from_settings(env.settings.model_copy(update={"processor_app_id": env.app_id}))
     repartitions = [names.price_by_commodity, names.aggregates]
     first = intake_done = forwarded = None
@@ -133,7 +132,7 @@ def full_speed(env: ProcessorEnv, events: list, label: str) -> Throughput:
     while True:
         now = time.monotonic()
         if intake_done is None:
-            done, cpu = progress(worker, sources)
+            done, cpu = progress(worker, SOURCE_TOPICS)  # metrics name contract topics by contract name
             if first is None and done > 0:
                 first = (now, done, cpu)
             if done >= len(events):
