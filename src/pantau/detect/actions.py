@@ -180,6 +180,10 @@ def describe(
         cover_id = f"{cover:.1f}".replace(".", ",")
         title_id = f"Stok {c_id} di {where} diperkirakan cukup untuk {cover_id} hari"
         title_en = f"{C_en} stock at {where} is projected to cover {cover:.1f} days"
+        low_inflow = details.get("low_inflow_pct")
+        if low_inflow is not None:
+            title_id += f"; kedatangan {low_inflow:.0f}% dari biasanya"
+            title_en += f"; arrivals are {low_inflow:.0f}% of usual"
         behind = details.get("behind_count", 0)
         if behind:
             kg = details.get("behind_kg", 0.0)

@@ -19,7 +19,9 @@ Conditions:
   the in-transit shipments expected within the horizon, as days of cover and as a share of the
   requirement, and the shipments held up on the way (behind schedule) as a share of the requirement
   (a cut crossing: an alert even with stock in store); evidence lists the shipments behind schedule
-  and their origin regencies.
+  and their origin regencies. A produce market (Kramat Jati) sells as it comes: its stock estimate
+  is capped at a few days, and its arrivals of the last day or two against its usual inflow (both
+  exponentially weighted, learned from arrivals) are a signal of their own.
 - route_disruption (RouteState): shipments past their due time at the checkpoint (the planned time,
   or their last passage plus the leg's planned time: a delay from an earlier leg is not this one's)
   plus a grace; many at once raise it with their count and volume; it resolves when they move again.
@@ -29,6 +31,7 @@ Conditions:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -345,6 +348,11 @@ class SupplyTarget:
     daily_requirement_kg: float
     safe_stock_kg: float  # the lower end of the safe-stock range
     initial_stock_kg: float  # the stock estimate's starting point until a stock report exists
+    # A produce market sells fresh produce as it comes: its stock is at most this many days of requirement
+    # (the rest spoils or is sold on), so arrivals above the requirement do not pile up in the estimate
+    # and hide a later shortfall, and a fall in arrivals is a shortage even with stock in store.
+    # None: a stocking market (Cipinang's rice), whose stock absorbs a few days of low arrivals.
+    max_stock_days: float | None = None
     # Look-ahead for expected arrivals: about the shortest Lampung -> Jakarta trip, so every arrival in
     # it has already been dispatched (and is known) when it is judged.
     horizon_hours: float = 8.0
@@ -384,6 +392,13 @@ class SupplyConfig:
     arrivals_alert_pct: float = 50.0
     arrivals_crisis_pct: float = 25.0
     forget_after: timedelta = timedelta(days=7)  # in-transit entries this long past their ETA are dropped
+    # Produce markets: arrivals of the last days against the usual inflow, both exponentially weighted
+    # with these half-lives. The usual remembers long enough that a two-week shortfall is still measured
+    # against the weeks before it.
+    usual_inflow_halflife: timedelta = timedelta(days=28)
+    recent_inflow_halflife: timedelta = timedelta(days=2)  # shorter: a market of a few trucks a day is noise
+    recent_inflow_watch_pct: float = 80.0
+    recent_inflow_alert_pct: float = 65.0
     arrived_memory: timedelta = timedelta(days=3)  # arrivals remembered to ignore a repeated snapshot
 
 
@@ -404,6 +419,10 @@ class SupplyState:
     arrived: dict[str, float] = field(default_factory=dict)  # shipment_id -> arrival ts
     watermark: float = float("-inf")
     started_ts: float | None = None  # first event time seen
+    # Arrivals decayed to stock_ts (SupplyConfig.usual/recent_inflow_halflife); over the decay's time
+    # constant in days, each is an inflow per day. None until the first step seeds them with the requirement.
+    usual_inflow_kg: float | None = None
+    recent_inflow_kg: float | None = None
 
     def copy(self) -> SupplyState:
         return SupplyState(
@@ -414,6 +433,8 @@ class SupplyState:
             dict(self.arrived),
             self.watermark,
             self.started_ts,
+            self.usual_inflow_kg,
+            self.recent_inflow_kg,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -425,10 +446,13 @@ class SupplyState:
     def from_json(cls, data: Mapping[str, Any]) -> SupplyState:
         if data.get("v") != 1:
             raise ValueError(f"unknown SupplyState version {data.get('v')!r}; expected 1")
-        values = {name: data[name] for name in cls.__slots__}
+        values = {name: data[name] for name in cls.__slots__ if name in data or name not in _ADDED_LATER}
         if values["watermark"] is None:
             values["watermark"] = float("-inf")
         return cls(**values)
+
+
+_ADDED_LATER = frozenset({"usual_inflow_kg", "recent_inflow_kg"})  # absent from states written before them
 
 
 def step_supply(
@@ -442,16 +466,20 @@ def step_supply(
     """Apply a shipment snapshot bound for `target` and judge the supply at its event time."""
     if status.destination_key != target.key:
         raise ValueError(f"status for {status.destination_key} given to supply target {target.key}")
-    new = _supply_state(state, target, in_place)
+    new = _supply_state(state, target, config, in_place)
     at = timestamp(status.occurred_at)
-    _run_down(new, max(at, new.watermark), target)
+    _run_down(new, max(at, new.watermark), target, config)
     known = new.in_transit.get(status.shipment_id)
     if status.shipment_id in new.arrived or (known is not None and known[0] >= status.version):
         pass  # a repeated or older snapshot
     elif status.arrived_at is not None:
+        arrived_ts = timestamp(status.arrived_at)
         new.in_transit.pop(status.shipment_id, None)
-        new.arrived[status.shipment_id] = timestamp(status.arrived_at)
+        new.arrived[status.shipment_id] = arrived_ts
+        _count_arrival(new, status.quantity_kg, arrived_ts, config)
         new.stock_kg = (new.stock_kg or 0.0) + status.quantity_kg
+        if target.max_stock_days is not None:
+            new.stock_kg = min(new.stock_kg, target.max_stock_days * target.daily_requirement_kg)
     else:
         new.in_transit[status.shipment_id] = [
             status.version,
@@ -471,16 +499,51 @@ def tick_supply(
     state: SupplyState | None, now: datetime, target: SupplyTarget, config: SupplyConfig, *, in_place: bool = False
 ) -> tuple[SupplyState, list[Condition]]:
     """Let time pass: the stock runs down and shipments may fall behind."""
-    new = _supply_state(state, target, in_place)
-    _run_down(new, max(timestamp(now), new.watermark), target)
+    new = _supply_state(state, target, config, in_place)
+    _run_down(new, max(timestamp(now), new.watermark), target, config)
     return new, [_judge_supply(new, target, config)]
 
 
-def _supply_state(state: SupplyState | None, target: SupplyTarget, in_place: bool) -> SupplyState:
+def _supply_state(state: SupplyState | None, target: SupplyTarget, config: SupplyConfig, in_place: bool) -> SupplyState:
     new = _working_copy(state, in_place, SupplyState)
     if new.stock_kg is None:
         new.stock_kg = target.initial_stock_kg
+    if new.usual_inflow_kg is None:  # until arrivals teach them, inflows are the requirement
+        new.usual_inflow_kg = target.daily_requirement_kg * _days(config.usual_inflow_halflife)
+        new.recent_inflow_kg = target.daily_requirement_kg * _days(config.recent_inflow_halflife)
     return new
+
+
+def _halflife_label(halflife: timedelta) -> str:
+    return f"{halflife.total_seconds() / 86400.0:g}d"
+
+
+def _days(halflife: timedelta) -> float:
+    """Time constant of an exponential decay with this half-life, in days."""
+    return halflife.total_seconds() / 86400.0 / math.log(2.0)
+
+
+def _decays(age_days: float, config: SupplyConfig) -> tuple[float, float]:
+    """What is left after `age_days` of the usual and of the recent inflow's weight."""
+    return (
+        math.exp(-age_days / _days(config.usual_inflow_halflife)),
+        math.exp(-age_days / _days(config.recent_inflow_halflife)),
+    )
+
+
+def _count_arrival(state: SupplyState, kg: float, arrived_ts: float, config: SupplyConfig) -> None:
+    # decayed from its own time: a late arrival counts as much as it would have in order
+    usual, recent = _decays(max(state.stock_ts - arrived_ts, 0.0) / 86400.0, config)
+    state.usual_inflow_kg = (state.usual_inflow_kg or 0.0) + kg * usual
+    state.recent_inflow_kg = (state.recent_inflow_kg or 0.0) + kg * recent
+
+
+def inflows_kg_per_day(state: SupplyState, config: SupplyConfig) -> tuple[float, float]:
+    """(usual, recent) arrivals per day, as of state.stock_ts."""
+    return (
+        (state.usual_inflow_kg or 0.0) / _days(config.usual_inflow_halflife),
+        (state.recent_inflow_kg or 0.0) / _days(config.recent_inflow_halflife),
+    )
 
 
 def _working_copy(state: Any, in_place: bool, empty: Callable[[], Any]) -> Any:
@@ -491,14 +554,18 @@ def _working_copy(state: Any, in_place: bool, empty: Callable[[], Any]) -> Any:
     return state if in_place else state.copy()
 
 
-def _run_down(state: SupplyState, now: float, target: SupplyTarget) -> None:
+def _run_down(state: SupplyState, now: float, target: SupplyTarget, config: SupplyConfig) -> None:
     if state.watermark == float("-inf"):
         state.stock_ts = state.started_ts = now
     elif now > state.stock_ts:
-        used = target.daily_requirement_kg * (now - state.stock_ts) / 86400.0
+        elapsed_days = (now - state.stock_ts) / 86400.0
+        used = target.daily_requirement_kg * elapsed_days
         stock = state.stock_kg or 0.0
         state.unmet_kg += max(0.0, used - stock)
         state.stock_kg = max(0.0, stock - used)
+        usual, recent = _decays(elapsed_days, config)
+        state.usual_inflow_kg = (state.usual_inflow_kg or 0.0) * usual
+        state.recent_inflow_kg = (state.recent_inflow_kg or 0.0) * recent
         state.stock_ts = now
     state.watermark = max(state.watermark, now)
 
@@ -581,7 +648,19 @@ def _judge_supply(state: SupplyState, target: SupplyTarget, config: SupplyConfig
         held_level, held_threshold = 1, config.held_up_watch_pct
     else:
         held_level, held_threshold = 2, config.held_up_alert_pct
-    severity = max(cover_level, arrivals_level, held_level)
+    # Arrivals of the last days against the usual: a produce market that receives half its usual inflow
+    # is short whatever the stock estimate says. An alert at most.
+    usual_kg, recent_kg = inflows_kg_per_day(state, config)
+    recent_pct = recent_kg / usual_kg * 100.0 if usual_kg > 0.0 else 100.0
+    if target.max_stock_days is None or warming_up:  # a stocking market: the cover signal judges it
+        recent_level, recent_threshold = 0, config.recent_inflow_watch_pct
+    elif recent_pct < config.recent_inflow_alert_pct:
+        recent_level, recent_threshold = 2, config.recent_inflow_alert_pct
+    elif recent_pct < config.recent_inflow_watch_pct:
+        recent_level, recent_threshold = 1, config.recent_inflow_watch_pct
+    else:
+        recent_level, recent_threshold = 0, config.recent_inflow_watch_pct
+    severity = max(cover_level, arrivals_level, held_level, recent_level)
 
     window = f"{target.horizon_hours:g}h"
     behind.sort(key=lambda item: -item[1][1])
@@ -622,6 +701,15 @@ def _judge_supply(state: SupplyState, target: SupplyTarget, config: SupplyConfig
                 _SEVERITIES[held_level],
                 f"{len(behind)} shipments behind schedule (at least {config.held_up_min_count} count)",
             ),
+            Signal(
+                "recent_inflow_pct",
+                recent_pct,
+                recent_threshold,
+                usual_kg,
+                f"{_halflife_label(config.recent_inflow_halflife)} vs {_halflife_label(config.usual_inflow_halflife)}",
+                _SEVERITIES[recent_level],
+                "warming up" if warming_up and target.max_stock_days is not None else None,
+            ),
         ),
         affected_volume_kg=max(0.0, target.safe_stock_kg - projected_kg) if severity else None,
         details={
@@ -630,6 +718,9 @@ def _judge_supply(state: SupplyState, target: SupplyTarget, config: SupplyConfig
             "projected_cover_days": cover_days,
             "expected_arrivals_kg": expected_kg,
             "daily_requirement_kg": target.daily_requirement_kg,
+            "usual_inflow_kg_per_day": usual_kg,
+            "recent_inflow_kg_per_day": recent_kg,
+            "low_inflow_pct": recent_pct if recent_level else None,  # set when the arrivals signal it
             "safe_stock_kg": target.safe_stock_kg,
             "unmet_requirement_kg": state.unmet_kg,
             "in_transit_count": len(state.in_transit),

@@ -34,6 +34,7 @@ from pantau.detect.supply import (
     ShipmentStatus,
     SupplyConfig,
     SupplyState,
+    inflows_kg_per_day,
     shipment_event_from_contract,
     step_harvest,
     step_route,
@@ -207,13 +208,15 @@ def cipinang(ref):
     return detect_config.supply_targets(ref)["beras:pibc"]
 
 
-def steady_inflow(start: datetime, days: float, daily_kg: float, first_id: int = 0, truck_kg: float = 29_000.0):
+def steady_inflow(
+    start: datetime, days: float, daily_kg: float, first_id: int = 0, truck_kg: float = 29_000.0, **truck: str
+):
     """Trucks dispatched evenly, together carrying daily_kg a day, each arriving on time."""
     per_day = round(daily_kg / truck_kg)
     every = timedelta(days=1) / per_day
     events, n = [], 0
     while n * every < timedelta(days=days):
-        events += trip(Truck(new_id(first_id + n), start + n * every, truck_kg))
+        events += trip(Truck(new_id(first_id + n), start + n * every, truck_kg, **truck))
         n += 1
     return events
 
@@ -394,6 +397,87 @@ def test_a_repeated_arrival_snapshot_adds_stock_once(cipinang):
     used = cipinang.daily_requirement_kg * 10 / 24
     assert supply.stock_kg == pytest.approx(cipinang.initial_stock_kg + 29_000.0 - used)
     assert supply.in_transit == {}
+
+
+# --- produce markets: arrivals against the usual inflow --------------------------------------------
+
+CHILLI = {"commodity": "cabai_merah", "destination": "pikj", "origin": "18.02"}  # Tanggamus chilli for Kramat Jati
+
+
+@pytest.fixture(scope="module")
+def kramat_jati_chilli(ref):
+    return detect_config.supply_targets(ref)["cabai_merah:pikj"]
+
+
+def test_a_produce_market_alerts_when_its_arrivals_fall_to_half_the_usual(lifecycle_config, kramat_jati_chilli):
+    target = kramat_jati_chilli
+    assert target.daily_requirement_kg == 90_000 and target.max_stock_days == 4.5
+    pipeline = Pipeline(lifecycle_config, target)
+    drop = T0 + timedelta(days=42)
+    usual = steady_inflow(T0, 42, 125_000, truck_kg=5_000, **CHILLI)  # more than the 90 t requirement
+    failure = steady_inflow(drop, 8, 60_000, first_id=100_000, truck_kg=5_000, **CHILLI)
+    pipeline.run(usual + failure, until=drop + timedelta(days=8))
+
+    gaps = pipeline.of_type(AlertType.SUPPLY_GAP)
+    assert gaps, "a chilli inflow at half the usual raised no supply gap"
+    opened = gaps[0]
+    assert opened.kind.value == "opened" and drop < opened.occurred_at < drop + timedelta(days=7)
+    (recent,) = [s for s in opened.signals if s.name == "recent_inflow_pct"]
+    assert recent.severity == Severity.ALERT and recent.value < SupplyConfig().recent_inflow_alert_pct
+    assert 100_000 < opened.details["usual_inflow_kg_per_day"] < 125_000  # learning the 125 t, from the 90 t
+    assert f"arrivals are {recent.value:.0f}% of usual" in opened.title_en and "dari biasanya" in opened.title_id
+    # weeks of 125 t a day never counted as more than 4.5 days of stock, so the shortfall shows in the cover
+    before = [c for c in pipeline.conditions if c.alert_type is AlertType.SUPPLY_GAP and c.observed_at < drop]
+    assert max(c.details["stock_kg"] for c in before) <= 4.5 * 90_000 + 1e-6
+
+
+def test_a_stocking_market_is_judged_by_its_stock_not_by_a_few_days_of_low_arrivals(lifecycle_config, cipinang):
+    assert cipinang.max_stock_days is None
+    pipeline = Pipeline(lifecycle_config, cipinang)
+    low = T0 + timedelta(days=7)
+    usual = steady_inflow(T0, 7, 3_000_000)
+    dip = steady_inflow(low, 3, 750_000, first_id=100_000)  # a quarter for three days: Cipinang's stock covers it
+    pipeline.run(usual + dip, until=low + timedelta(days=3))
+    recent = [s for c in pipeline.conditions if c.alert_type is AlertType.SUPPLY_GAP
+              for s in c.signals if s.name == "recent_inflow_pct"]  # fmt: skip
+    assert min(s.value for s in recent) < SupplyConfig().recent_inflow_alert_pct
+    assert {s.severity for s in recent} == {Severity.NORMAL}
+
+
+def _arrival_statuses(trucks: list[Truck]) -> list[ShipmentStatus]:
+    statuses = []
+    for truck in trucks:
+        state = None
+        for event in trip(truck):
+            state, status = step_shipment(state, event)
+        statuses.append(status)
+    return statuses
+
+
+def test_a_late_arrival_counts_toward_the_inflows_as_if_it_had_come_in_order(kramat_jati_chilli):
+    arrivals = _arrival_statuses([Truck(new_id(i), T0 + timedelta(hours=5 * i), 5_000.0, **CHILLI) for i in range(6)])
+    config, until = SupplyConfig(), T0 + timedelta(days=2)
+    in_order, _ = tick_supply(None, T0, kramat_jati_chilli, config)  # both start (and learn) at T0
+    late, _ = tick_supply(None, T0, kramat_jati_chilli, config)
+    for status in arrivals:
+        in_order, _ = step_supply(in_order, status, kramat_jati_chilli, config)
+    for status in arrivals[3:] + arrivals[:3]:  # the first three arrive after the others
+        late, _ = step_supply(late, status, kramat_jati_chilli, config)
+    in_order, _ = tick_supply(in_order, until, kramat_jati_chilli, config)
+    late, _ = tick_supply(late, until, kramat_jati_chilli, config)
+    assert inflows_kg_per_day(late, config) == pytest.approx(inflows_kg_per_day(in_order, config), rel=1e-9)
+    assert late.stock_kg == pytest.approx(in_order.stock_kg)
+
+
+def test_a_supply_state_stored_before_the_inflows_existed_still_loads(kramat_jati_chilli):
+    (arrival,) = _arrival_statuses([Truck(new_id(1), T0, 5_000.0, **CHILLI)])
+    stored = SupplyState(stock_kg=300_000.0, stock_ts=T0.timestamp(), watermark=T0.timestamp(),
+                         started_ts=T0.timestamp()).to_json()  # fmt: skip
+    del stored["usual_inflow_kg"], stored["recent_inflow_kg"]
+    state, (condition,) = step_supply(SupplyState.from_json(stored), arrival, kramat_jati_chilli, SupplyConfig())
+    usual, recent = inflows_kg_per_day(state, SupplyConfig())
+    assert usual == pytest.approx(90_000, rel=0.05) and recent == pytest.approx(90_000, rel=0.3)  # the requirement
+    assert condition.details["usual_inflow_kg_per_day"] == usual
 
 
 def test_shipment_events_convert_from_the_contract():
