@@ -106,9 +106,9 @@ def lifecycle_config(ref: Any, **overrides: Any) -> LifecycleConfig:
 DEFAULT_SAFE_STOCK_DAYS = 3.0
 # ... and the stock estimate starts (and the simulator keeps its stock) this much above it.
 DEFAULT_INITIAL_STOCK_DAYS = DEFAULT_SAFE_STOCK_DAYS * 1.5
-# Those are produce markets (Kramat Jati): they hold a few days of it at most, as fresh produce spoils or is
-# sold on, so the estimate never rises above its starting point.
-PRODUCE_MAX_STOCK_DAYS = DEFAULT_INITIAL_STOCK_DAYS
+# Those are produce markets (Kramat Jati), which sell as it comes: their stock is about this many days of
+# arrivals (so a usual inflow at the requirement keeps it where it starts).
+PRODUCE_TURNOVER_DAYS = DEFAULT_INITIAL_STOCK_DAYS
 # Alert and crisis cover as shares of the safe stock's cover, for destinations whose safe stock is short
 # (3 days of produce): below SupplyTarget's day thresholds (5 and 2 days, set for Cipinang's 8-10 days
 # of rice), so that a stock at its usual level is never an alert.
@@ -128,19 +128,19 @@ def supply_targets(ref: Any, **overrides: Any) -> dict[str, SupplyTarget]:
             if not supply.daily_requirement_kg:
                 continue
             daily = float(supply.daily_requirement_kg)
-            if supply.safe_stock_kg is not None:  # a stocking market (Cipinang): no limit
+            if supply.safe_stock_kg is not None:  # a stocking market (Cipinang)
                 safe = float(supply.safe_stock_kg.min)
                 initial = (supply.safe_stock_kg.min + supply.safe_stock_kg.max) / 2.0
-                max_days = None
+                turnover_days = None
             else:
                 safe = daily * DEFAULT_SAFE_STOCK_DAYS
                 initial = daily * DEFAULT_INITIAL_STOCK_DAYS
-                max_days = PRODUCE_MAX_STOCK_DAYS
+                turnover_days = PRODUCE_TURNOVER_DAYS
             watch_days = safe / daily
             limits = {
                 "alert_cover_days": min(ALERT_COVER_DAYS, ALERT_COVER_SHARE * watch_days),
                 "crisis_cover_days": min(CRISIS_COVER_DAYS, CRISIS_COVER_SHARE * watch_days),
-                "max_stock_days": max_days,
+                "turnover_days": turnover_days,
             }
             target = SupplyTarget(supply.commodity, market.code, daily, safe, initial, **{**limits, **overrides})
             targets[target.key] = target

@@ -19,9 +19,9 @@ Conditions:
   the in-transit shipments expected within the horizon, as days of cover and as a share of the
   requirement, and the shipments held up on the way (behind schedule) as a share of the requirement
   (a cut crossing: an alert even with stock in store); evidence lists the shipments behind schedule
-  and their origin regencies. A produce market (Kramat Jati) sells as it comes: its stock estimate
-  is capped at a few days, and its arrivals of the last day or two against its usual inflow (both
-  exponentially weighted, learned from arrivals) are a signal of their own.
+  and their origin regencies. A produce market (Kramat Jati) sells as it comes: its stock estimate is
+  its arrivals of the last few days (exponentially weighted), and its arrivals of the last day or two
+  against its usual inflow (learned from arrivals) are a signal of their own.
 - route_disruption (RouteState): shipments past their due time at the checkpoint (the planned time,
   or their last passage plus the leg's planned time: a delay from an earlier leg is not this one's)
   plus a grace; many at once raise it with their count and volume; it resolves when they move again.
@@ -348,11 +348,13 @@ class SupplyTarget:
     daily_requirement_kg: float
     safe_stock_kg: float  # the lower end of the safe-stock range
     initial_stock_kg: float  # the stock estimate's starting point until a stock report exists
-    # A produce market sells fresh produce as it comes: its stock is at most this many days of requirement
-    # (the rest spoils or is sold on), so arrivals above the requirement do not pile up in the estimate
-    # and hide a later shortfall, and a fall in arrivals is a shortage even with stock in store.
-    # None: a stocking market (Cipinang's rice), whose stock absorbs a few days of low arrivals.
-    max_stock_days: float | None = None
+    # A produce market sells fresh produce as it comes (what does not sell spoils or is sold on): its
+    # stock is its arrivals of about the last `turnover_days` (exponentially weighted with that time
+    # constant), not a running balance against the requirement, which is only an assumption: a balance
+    # drifts with any error in it, piles up weeks of imagined cover or never refills after a lean week.
+    # Its arrivals of the last days against its usual inflow are a signal of their own.
+    # None: a stocking market (Cipinang's rice): a running balance whose stock absorbs lean days.
+    turnover_days: float | None = None
     # Look-ahead for expected arrivals: about the shortest Lampung -> Jakarta trip, so every arrival in
     # it has already been dispatched (and is known) when it is judged.
     horizon_hours: float = 8.0
@@ -412,7 +414,7 @@ class SupplyState:
 
     stock_kg: float | None = None  # None until the first step sets it from the target
     stock_ts: float = 0.0  # event time the estimate is valid at
-    unmet_kg: float = 0.0  # requirement not covered since the estimate hit zero
+    unmet_kg: float = 0.0  # requirement not covered since the estimate hit zero (stocking markets)
     in_transit: dict[str, list[Any]] = field(default_factory=dict)
     # shipment_id -> [version, quantity_kg, origin, eta ts, next checkpoint, its planned ts, last checkpoint,
     #                 its due ts, planned leg seconds]
@@ -476,10 +478,7 @@ def step_supply(
         arrived_ts = timestamp(status.arrived_at)
         new.in_transit.pop(status.shipment_id, None)
         new.arrived[status.shipment_id] = arrived_ts
-        _count_arrival(new, status.quantity_kg, arrived_ts, config)
-        new.stock_kg = (new.stock_kg or 0.0) + status.quantity_kg
-        if target.max_stock_days is not None:
-            new.stock_kg = min(new.stock_kg, target.max_stock_days * target.daily_requirement_kg)
+        _count_arrival(new, status.quantity_kg, arrived_ts, target, config)
     else:
         new.in_transit[status.shipment_id] = [
             status.version,
@@ -523,19 +522,24 @@ def _days(halflife: timedelta) -> float:
     return halflife.total_seconds() / 86400.0 / math.log(2.0)
 
 
-def _decays(age_days: float, config: SupplyConfig) -> tuple[float, float]:
-    """What is left after `age_days` of the usual and of the recent inflow's weight."""
+def _decays(age_days: float, target: SupplyTarget, config: SupplyConfig) -> tuple[float, float, float]:
+    """What is left after `age_days` of an arrival's weight in the usual inflow, the recent inflow and
+    (produce markets) the stock."""
     return (
         math.exp(-age_days / _days(config.usual_inflow_halflife)),
         math.exp(-age_days / _days(config.recent_inflow_halflife)),
+        math.exp(-age_days / target.turnover_days) if target.turnover_days is not None else 1.0,
     )
 
 
-def _count_arrival(state: SupplyState, kg: float, arrived_ts: float, config: SupplyConfig) -> None:
+def _count_arrival(
+    state: SupplyState, kg: float, arrived_ts: float, target: SupplyTarget, config: SupplyConfig
+) -> None:
     # decayed from its own time: a late arrival counts as much as it would have in order
-    usual, recent = _decays(max(state.stock_ts - arrived_ts, 0.0) / 86400.0, config)
+    usual, recent, stock = _decays(max(state.stock_ts - arrived_ts, 0.0) / 86400.0, target, config)
     state.usual_inflow_kg = (state.usual_inflow_kg or 0.0) + kg * usual
     state.recent_inflow_kg = (state.recent_inflow_kg or 0.0) + kg * recent
+    state.stock_kg = (state.stock_kg or 0.0) + kg * stock
 
 
 def inflows_kg_per_day(state: SupplyState, config: SupplyConfig) -> tuple[float, float]:
@@ -559,11 +563,14 @@ def _run_down(state: SupplyState, now: float, target: SupplyTarget, config: Supp
         state.stock_ts = state.started_ts = now
     elif now > state.stock_ts:
         elapsed_days = (now - state.stock_ts) / 86400.0
-        used = target.daily_requirement_kg * elapsed_days
+        usual, recent, kept = _decays(elapsed_days, target, config)
         stock = state.stock_kg or 0.0
-        state.unmet_kg += max(0.0, used - stock)
-        state.stock_kg = max(0.0, stock - used)
-        usual, recent = _decays(elapsed_days, config)
+        if target.turnover_days is None:
+            used = target.daily_requirement_kg * elapsed_days
+            state.unmet_kg += max(0.0, used - stock)
+            state.stock_kg = max(0.0, stock - used)
+        else:
+            state.stock_kg = stock * kept
         state.usual_inflow_kg = (state.usual_inflow_kg or 0.0) * usual
         state.recent_inflow_kg = (state.recent_inflow_kg or 0.0) * recent
         state.stock_ts = now
@@ -652,7 +659,7 @@ def _judge_supply(state: SupplyState, target: SupplyTarget, config: SupplyConfig
     # is short whatever the stock estimate says. An alert at most.
     usual_kg, recent_kg = inflows_kg_per_day(state, config)
     recent_pct = recent_kg / usual_kg * 100.0 if usual_kg > 0.0 else 100.0
-    if target.max_stock_days is None or warming_up:  # a stocking market: the cover signal judges it
+    if target.turnover_days is None or warming_up:  # a stocking market: the cover signal judges it
         recent_level, recent_threshold = 0, config.recent_inflow_watch_pct
     elif recent_pct < config.recent_inflow_alert_pct:
         recent_level, recent_threshold = 2, config.recent_inflow_alert_pct
@@ -708,7 +715,7 @@ def _judge_supply(state: SupplyState, target: SupplyTarget, config: SupplyConfig
                 usual_kg,
                 f"{_halflife_label(config.recent_inflow_halflife)} vs {_halflife_label(config.usual_inflow_halflife)}",
                 _SEVERITIES[recent_level],
-                "warming up" if warming_up and target.max_stock_days is not None else None,
+                "warming up" if warming_up and target.turnover_days is not None else None,
             ),
         ),
         affected_volume_kg=max(0.0, target.safe_stock_kg - projected_kg) if severity else None,
