@@ -39,7 +39,7 @@ from pantau.contracts import (
     decode_event,
 )
 from pantau.detect.conditions import Condition, PlaceKind, Rejected, TooLate
-from pantau.detect.config import disparity_config, lifecycle_config, price_config, supply_targets
+from pantau.detect.config import disparity_config, lifecycle_config, price_config, supply_config, supply_targets
 from pantau.detect.disparity import DisparityConfig, DisparityState, step_disparity
 from pantau.detect.lifecycle import AlertState, LifecycleConfig, Transition, step_lifecycle
 from pantau.detect.price import PriceConfig, PriceObservation, PriceState, step_price
@@ -114,7 +114,7 @@ class Detection:
             disparity=disparity_config(ref),
             lifecycle=lifecycle_config(ref),
             supply_targets=supply_targets(ref),
-            supply=SupplyConfig(),
+            supply=supply_config(ref),
             route=RouteConfig(),
             harvest=HarvestConfig(),
             place_kinds={

@@ -15,7 +15,8 @@ from pantau.detect.calendar import DEFAULT_HOLIDAY_UPLIFT, HolidayCalendar
 from pantau.detect.disparity import DisparityConfig, DisparityPair
 from pantau.detect.lifecycle import LifecycleConfig
 from pantau.detect.price import ChangeBand, CommodityProfile, PriceConfig, ReferencePrice
-from pantau.detect.supply import ALERT_COVER_DAYS, CRISIS_COVER_DAYS, SupplyTarget
+from pantau.detect.supply import ALERT_COVER_DAYS, CRISIS_COVER_DAYS, SupplyConfig, SupplyTarget
+from pantau.detect.timebase import date_to_day
 
 # Rise over 28 days, p95 / p99, from PIHPS 2022-01..2026-02 of the 32 provinces other than Lampung and
 # DKI Jakarta (those two are what the replay evaluates). Same method as contracts/reference/tools/
@@ -114,6 +115,21 @@ PRODUCE_TURNOVER_DAYS = DEFAULT_INITIAL_STOCK_DAYS
 # of rice), so that a stock at its usual level is never an alert.
 ALERT_COVER_SHARE = 0.6
 CRISIS_COVER_SHARE = 0.25
+
+
+# Mudik: Jakarta empties over Lebaran, and its wholesale markets need, receive and sell less. Assumption
+# (no arrival records yet): about 60 % of the usual from two days before Idul Fitri to four days after.
+MUDIK_DAYS = range(-2, 5)
+MUDIK_DEMAND_SHARE = 0.6
+
+
+def supply_config(ref: Any, **overrides: Any) -> SupplyConfig:
+    calendar = {
+        date_to_day(entry.date) + offset: MUDIK_DEMAND_SHARE
+        for entry in ref.holiday("idul_fitri").dates
+        for offset in MUDIK_DAYS
+    }
+    return SupplyConfig(**{"demand_calendar": calendar, **overrides})
 
 
 def supply_targets(ref: Any, **overrides: Any) -> dict[str, SupplyTarget]:

@@ -21,7 +21,8 @@ Conditions:
   (a cut crossing: an alert even with stock in store); evidence lists the shipments behind schedule
   and their origin regencies. A produce market (Kramat Jati) sells as it comes: its stock estimate is
   its arrivals of the last few days (exponentially weighted), and its arrivals of the last day or two
-  against its usual inflow (learned from arrivals) are a signal of their own.
+  against its usual inflow (learned from arrivals) are a signal of their own. Over Lebaran (mudik) a
+  demand calendar lowers the requirement and the inflow expected, so an emptied city is no gap.
 - route_disruption (RouteState): shipments past their due time at the checkpoint (the planned time,
   or their last passage plus the leg's planned time: a delay from an earlier leg is not this one's)
   plus a grace; many at once raise it with their count and volume; it resolves when they move again.
@@ -38,7 +39,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from pantau.detect.conditions import AlertType, Condition, Invalid, Place, PlaceKind, Rejected, Severity, Signal
-from pantau.detect.timebase import WIB, NaiveTimeError, from_ts, timestamp
+from pantau.detect.timebase import WIB, NaiveTimeError, from_ts, timestamp, wib_day_of_ts
 
 _SEVERITIES = (Severity.NORMAL, Severity.WATCH, Severity.ALERT, Severity.CRISIS)
 _EVIDENCE_ITEMS = 10  # shipments listed in a condition's details, largest first
@@ -401,7 +402,30 @@ class SupplyConfig:
     recent_inflow_halflife: timedelta = timedelta(days=2)  # shorter: a market of a few trucks a day is noise
     recent_inflow_watch_pct: float = 80.0
     recent_inflow_alert_pct: float = 65.0
+    # WIB day (days since epoch) -> the share of the usual demand expected that day (absent: all of it):
+    # Jakarta empties over Lebaran (mudik); its markets need, and so receive, less without being short.
+    demand_calendar: Mapping[int, float] = field(default_factory=dict)
     arrived_memory: timedelta = timedelta(days=3)  # arrivals remembered to ignore a repeated snapshot
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_expected_recent", {})
+
+    def demand_share(self, day: int) -> float:
+        return self.demand_calendar.get(day, 1.0)
+
+    def expected_recent_share(self, day: int) -> float:
+        """The calendar's share of the usual inflow expected, weighted over the days as the recent inflow
+        weights them (per day; the same for every destination, so computed once a day)."""
+        if not self.demand_calendar:
+            return 1.0
+        cache: dict[int, float] = self._expected_recent  # type: ignore[attr-defined]
+        share = cache.get(day)
+        if share is None:
+            tau = _days(self.recent_inflow_halflife)
+            weights = [math.exp(-back / tau) for back in range(int(6 * tau) + 1)]
+            expected = sum(w * self.demand_share(day - back) for back, w in enumerate(weights))
+            share = cache[day] = expected / sum(weights)
+        return share
 
 
 @dataclass(slots=True)
@@ -566,7 +590,7 @@ def _run_down(state: SupplyState, now: float, target: SupplyTarget, config: Supp
         usual, recent, kept = _decays(elapsed_days, target, config)
         stock = state.stock_kg or 0.0
         if target.turnover_days is None:
-            used = target.daily_requirement_kg * elapsed_days
+            used = target.daily_requirement_kg * config.demand_share(wib_day_of_ts(now)) * elapsed_days
             state.unmet_kg += max(0.0, used - stock)
             state.stock_kg = max(0.0, stock - used)
         else:
@@ -615,10 +639,12 @@ def _judge_supply(state: SupplyState, target: SupplyTarget, config: SupplyConfig
             behind.append((shipment_id, entry))
         elif entry[3] is not None and entry[3] <= now + horizon:
             expected_kg += entry[1]
-    requirement_kg = target.daily_requirement_kg * target.horizon_hours / 24.0
+    today = wib_day_of_ts(now)
+    daily_kg = target.daily_requirement_kg * config.demand_share(today)  # what the city needs today
+    requirement_kg = daily_kg * target.horizon_hours / 24.0
     stock = state.stock_kg or 0.0
     projected_kg = stock + expected_kg - requirement_kg
-    cover_days = max(projected_kg, 0.0) / target.daily_requirement_kg
+    cover_days = max(projected_kg, 0.0) / daily_kg
     arrivals_pct = expected_kg / requirement_kg * 100.0
     warming_up = state.started_ts is None or now - state.started_ts < config.warmup.total_seconds()
 
@@ -658,7 +684,9 @@ def _judge_supply(state: SupplyState, target: SupplyTarget, config: SupplyConfig
     # Arrivals of the last days against the usual: a produce market that receives half its usual inflow
     # is short whatever the stock estimate says. An alert at most.
     usual_kg, recent_kg = inflows_kg_per_day(state, config)
-    recent_pct = recent_kg / usual_kg * 100.0 if usual_kg > 0.0 else 100.0
+    expected_share = config.expected_recent_share(today)
+    expected_inflow_kg = usual_kg * expected_share
+    recent_pct = recent_kg / expected_inflow_kg * 100.0 if expected_inflow_kg > 0.0 else 100.0
     if target.turnover_days is None or warming_up:  # a stocking market: the cover signal judges it
         recent_level, recent_threshold = 0, config.recent_inflow_watch_pct
     elif recent_pct < config.recent_inflow_alert_pct:
@@ -712,10 +740,12 @@ def _judge_supply(state: SupplyState, target: SupplyTarget, config: SupplyConfig
                 "recent_inflow_pct",
                 recent_pct,
                 recent_threshold,
-                usual_kg,
+                expected_inflow_kg,
                 f"{_halflife_label(config.recent_inflow_halflife)} vs {_halflife_label(config.usual_inflow_halflife)}",
                 _SEVERITIES[recent_level],
-                "warming up" if warming_up and target.turnover_days is not None else None,
+                "warming up" if warming_up and target.turnover_days is not None
+                else f"holiday calendar: {expected_share:.0%} of the usual inflow expected" if expected_share < 1.0
+                else None,
             ),
         ),
         affected_volume_kg=max(0.0, target.safe_stock_kg - projected_kg) if severity else None,
@@ -725,6 +755,7 @@ def _judge_supply(state: SupplyState, target: SupplyTarget, config: SupplyConfig
             "projected_cover_days": cover_days,
             "expected_arrivals_kg": expected_kg,
             "daily_requirement_kg": target.daily_requirement_kg,
+            "requirement_today_kg": daily_kg,  # less where the calendar expects less (Lebaran)
             "usual_inflow_kg_per_day": usual_kg,
             "recent_inflow_kg_per_day": recent_kg,
             "low_inflow_pct": recent_pct if recent_level else None,  # set when the arrivals signal it

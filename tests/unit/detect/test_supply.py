@@ -44,7 +44,7 @@ from pantau.detect.supply import (
     tick_route,
     tick_supply,
 )
-from pantau.detect.timebase import WIB
+from pantau.detect.timebase import WIB, day_to_date
 
 from .conftest import kinds
 
@@ -444,6 +444,34 @@ def test_a_stocking_market_is_judged_by_its_stock_not_by_a_few_days_of_low_arriv
               for s in c.signals if s.name == "recent_inflow_pct"]  # fmt: skip
     assert min(s.value for s in recent) < SupplyConfig().recent_inflow_alert_pct
     assert {s.severity for s in recent} == {Severity.NORMAL}
+
+
+def test_a_produce_market_expects_fewer_arrivals_over_lebaran(lifecycle_config, kramat_jati_chilli, ref):
+    config = detect_config.supply_config(ref)
+    lebaran = date(2026, 3, 21)  # Idul Fitri 2026 in the reference data
+    assert {day_to_date(d) for d in config.demand_calendar if day_to_date(d).year == 2026} == {
+        lebaran + timedelta(days=offset) for offset in range(-2, 5)
+    }
+    mudik = datetime(2026, 3, 19, tzinfo=WIB)  # H-2: the city empties for a week
+    start = mudik - timedelta(days=42)
+    trucks = {"truck_kg": 5_000, **CHILLI}
+    events = (
+        steady_inflow(start, 42, 90_000, **trucks)
+        + steady_inflow(mudik, 7, 45_000, first_id=100_000, **trucks)  # half: a little below the 60 % expected
+        + steady_inflow(mudik + timedelta(days=7), 5, 90_000, first_id=200_000, **trucks)
+    )
+    pipeline = Pipeline(lifecycle_config, kramat_jati_chilli)
+    pipeline.supply_config = config
+    pipeline.run(events, until=mudik + timedelta(days=12))
+    assert pipeline.of_type(AlertType.SUPPLY_GAP) == []
+    notes = {s.note for c in pipeline.conditions if c.alert_type is AlertType.SUPPLY_GAP
+             for s in c.signals if s.name == "recent_inflow_pct"}  # fmt: skip
+    assert any(note and "holiday calendar" in note for note in notes), "the evidence does not say fewer were expected"
+
+    # the same week without the calendar is a supply gap
+    pipeline = Pipeline(lifecycle_config, kramat_jati_chilli)
+    pipeline.run(events, until=mudik + timedelta(days=12))
+    assert kinds(pipeline.of_type(AlertType.SUPPLY_GAP))[0] == "opened"
 
 
 def _arrival_statuses(trucks: list[Truck]) -> list[ShipmentStatus]:
