@@ -390,16 +390,18 @@ class Runner:
                     continue
                 await self._commit([(work, worker_watermark, worker_watermark)], epoch)
 
-    async def report_lag(self, assigned: set[TP], topics: set[str]) -> None:
-        """pantau_consumer_lag_messages: records in each partition not yet handed to a stage."""
-        tps = sorted(tp for tp in assigned if tp.topic in topics)
+    async def watch_partitions(self, assigned: set[TP], stage_topics: set[str], source_topics: set[str]) -> None:
+        """pantau_consumer_lag_messages: records in each source partition not yet handed to a stage;
+        and re-read any stage partition whose records stopped coming (Sequencer.rescue)."""
+        tps = sorted(tp for tp in assigned if tp.topic in stage_topics)
         ends = await self._end_offsets(tps) if tps else {}
         for tp in tps:
             end = ends.get(tp)
             position = self.handed.get(tp)
             position = position + 1 if position is not None else self.sequencer.expected.get(tp)
-            if end is not None and position is not None:
+            if end is not None and position is not None and tp.topic in source_topics:
                 set_lag(self.outputs.label(tp.topic), tp.partition, end - position)
+        await self.sequencer.rescue(ends)
 
 
 @dataclass
@@ -535,7 +537,7 @@ def create_app(settings: Settings, reference: Any = None) -> Processor:
                 await runner.release_held(stage)
             if stage.ticks:
                 await runner.tick_idle(stage, assigned)
-        await runner.report_lag(assigned, source_topics)
+        await runner.watch_partitions(assigned, {stage.topic for stage in stages.values()}, source_topics)
 
     return Processor(app, settings, names, stages, tables, runner, committer, health)
 

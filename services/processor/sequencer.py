@@ -15,7 +15,10 @@ past such a hole; here the sequencer gives the same guarantee:
 - a hole that stays open (the record was dropped, not just late) makes the sequencer seek the
   partition back to the expected offset so the broker delivers it again; a hole still open after
   HOLE_RETRIES seeks is a real gap in the log (retention, compaction, a transactional producer's
-  markers) and is skipped with an error logged.
+  markers) and is skipped with an error logged;
+- a dropped delivery with nothing after it shows no hole (a takeover once left the last 214 records of
+  a partition unread for good): a partition whose log goes on past its expected offset while nothing
+  of it has been delivered for STALL_S is re-read the same way (`rescue`, given the log end offsets).
 
 The processor's inputs are written by non-transactional producers (including its own repartition
 topics), so their offsets are contiguous and a hole always means a lost delivery.
@@ -36,6 +39,7 @@ log = structlog.get_logger(__name__)
 
 HOLE_GRACE_S = 0.5  # a hole this old is re-read from the broker
 HOLE_RETRIES = 3  # seeks before a hole is accepted as a gap in the log
+STALL_S = 20.0  # a partition with records in the log and none delivered this long is re-read
 
 
 class Sequencer:
@@ -45,6 +49,7 @@ class Sequencer:
         self.pending: dict[TP, dict[int, Message]] = defaultdict(dict)
         self.hole_since: dict[TP, float] = {}
         self.seeks: dict[TP, int] = defaultdict(int)
+        self.stalled_since: dict[TP, float] = {}
         self.resets = 0
 
     def reset(self) -> None:
@@ -54,6 +59,7 @@ class Sequencer:
         self.pending.clear()
         self.hole_since.clear()
         self.seeks.clear()
+        self.stalled_since.clear()
 
     def add(self, messages: Iterable[Message]) -> None:
         for message in messages:
@@ -71,6 +77,7 @@ class Sequencer:
         self.expected.pop(tp, None)
         self.hole_since.pop(tp, None)
         self.seeks.pop(tp, None)
+        self.stalled_since.pop(tp, None)
 
     async def run(self, tp: TP) -> list[Message]:
         """The records of `tp` contiguous from its expected offset (not removed until `advance`)."""
@@ -101,6 +108,35 @@ class Sequencer:
             del records[offset]
         self.expected[tp] = next_offset
         self.seeks.pop(tp, None)
+        self.stalled_since.pop(tp, None)
+
+    async def rescue(self, ends: dict[TP, int]) -> list[TP]:
+        """Re-read the partitions (of those in `ends`, log end offsets of assigned partitions) whose log
+        goes on past the expected offset while nothing has been delivered for STALL_S; returns them."""
+        now, resets = time.monotonic(), self.resets
+        stalled = []
+        for tp, end in ends.items():
+            expected = self.expected.get(tp)
+            if self.pending.get(tp) or (expected is not None and end <= expected):
+                self.stalled_since.pop(tp, None)  # delivering (a hole among the records is heal's), or done
+                continue
+            if now - self.stalled_since.setdefault(tp, now) < STALL_S or self.seeks[tp] > HOLE_RETRIES:
+                continue  # after that many re-reads: markers at the log's end, not records (see heal)
+            if expected is None:  # nothing delivered since the assignment: from the committed offset
+                expected = await self._start_offset(tp)
+                if resets != self.resets:
+                    return []  # a rebalance came meanwhile: the offset may be stale
+                self.expected[tp] = expected
+                if end <= expected:
+                    self.stalled_since.pop(tp, None)
+                    continue
+            log.warning("records stopped coming; re-reading the partition", topic=tp.topic, partition=tp.partition,
+                        offset=expected, log_end=end, attempt=self.seeks[tp] + 1)  # fmt: skip
+            self.stalled_since[tp] = now
+            stalled.append(tp)
+        for topic in {tp.topic for tp in stalled}:
+            await self._rewind({topic}, [tp for tp in stalled if tp.topic == topic])
+        return stalled
 
     async def heal(self, topics: set[str]) -> list[TP]:
         """Re-read when a hole stayed open; returns the partitions whose hole was skipped as a gap.
