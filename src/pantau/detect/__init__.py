@@ -15,5 +15,6 @@ Steps, their state (and the table key it needs) and results:
 - lifecycle.step_lifecycle / tick_lifecycle: AlertState, key condition.subject; [Transition].
 
 Configs come from the reference data via `pantau.detect.config` (price_config, disparity_config,
-supply_targets, lifecycle_config). `evaluate` replays real PIHPS series; `bench` times the price step.
+supply_targets, supply_config, lifecycle_config). `evaluate` replays real PIHPS series; `bench` times the price
+step.
 """
