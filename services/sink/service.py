@@ -79,6 +79,20 @@ class Sink:
         self.producer = EventProducer(settings, client_id="pantau-sink")
 
     # --- lifecycle ------------------------------------------------------------------------------
+    def _wait_for_topics(self, warn_every_s: float = 30.0) -> None:
+        """Join the group only once this client's metadata lists every topic's partitions: a group leader
+        that assigns before then leaves the group with no partitions for good (kafka-python #2377; seen
+        once as a sink storing nothing after a fresh `make run`, topics created seconds before)."""
+        warned_at = time.monotonic()
+        while not self.stopping:
+            missing = [topic for topic in TOPICS if not self.consumer.partitions_for_topic(topic)]
+            if not missing:
+                return
+            if time.monotonic() - warned_at >= warn_every_s:
+                log.warning("waiting for topics to exist (the stack's bootstrap creates them)", missing=missing)
+                warned_at = time.monotonic()
+            self._stopping.wait(0.5)
+
     def stop(self) -> None:
         """Finish the batch in hand, commit it, and leave the loop (signal handlers call this)."""
         self._stopping.set()
@@ -90,6 +104,7 @@ class Sink:
     def run(self) -> None:
         try:
             self._with_database(self._database_writer)  # wait for the database before taking partitions
+            self._wait_for_topics()
             self.consumer.subscribe(list(TOPICS))
             log.info("sink consuming", topics=TOPICS, group=self.group_id)
             while not self.stopping:
