@@ -622,6 +622,17 @@ def _is_behind(entry: list[Any], now: float, grace: float, leg_slack: float) -> 
     return (eta is not None and now > eta + grace) or (due is not None and now > due + grace + leg_slack * leg)
 
 
+def _below(value: float, watch: float, alert: float, crisis: float | None = None) -> tuple[int, float]:
+    """Severity level of a value that is bad when low, and the threshold it was judged against."""
+    if crisis is not None and value < crisis:
+        return 3, crisis
+    if value < alert:
+        return 2, alert
+    if value < watch:
+        return 1, watch
+    return 0, watch
+
+
 def _judge_supply(state: SupplyState, target: SupplyTarget, config: SupplyConfig) -> Condition:
     now = state.watermark
     grace = config.behind_grace.total_seconds()
@@ -648,24 +659,15 @@ def _judge_supply(state: SupplyState, target: SupplyTarget, config: SupplyConfig
     arrivals_pct = expected_kg / requirement_kg * 100.0
     warming_up = state.started_ts is None or now - state.started_ts < config.warmup.total_seconds()
 
-    if cover_days < target.crisis_cover_days:
-        cover_level, cover_threshold = 3, target.crisis_cover_days
-    elif cover_days < target.alert_cover_days:
-        cover_level, cover_threshold = 2, target.alert_cover_days
-    elif cover_days < target.watch_cover_days:
-        cover_level, cover_threshold = 1, target.watch_cover_days
-    else:
-        cover_level, cover_threshold = 0, target.watch_cover_days
+    cover_level, cover_threshold = _below(
+        cover_days, target.watch_cover_days, target.alert_cover_days, target.crisis_cover_days
+    )
     if warming_up:
         arrivals_level, arrivals_threshold = 0, config.arrivals_watch_pct
-    elif arrivals_pct < config.arrivals_crisis_pct:
-        arrivals_level, arrivals_threshold = 3, config.arrivals_crisis_pct
-    elif arrivals_pct < config.arrivals_alert_pct:
-        arrivals_level, arrivals_threshold = 2, config.arrivals_alert_pct
-    elif arrivals_pct < config.arrivals_watch_pct:
-        arrivals_level, arrivals_threshold = 1, config.arrivals_watch_pct
     else:
-        arrivals_level, arrivals_threshold = 0, config.arrivals_watch_pct
+        arrivals_level, arrivals_threshold = _below(
+            arrivals_pct, config.arrivals_watch_pct, config.arrivals_alert_pct, config.arrivals_crisis_pct
+        )
     # Few arrivals matter as far as the stock cannot absorb them: one level above the cover's, and
     # never a crisis on their own (that takes under crisis_cover_days of stock). Markets receive mostly
     # at night, so a daytime horizon is short of the requirement in a normal week: with the stock at
@@ -689,12 +691,9 @@ def _judge_supply(state: SupplyState, target: SupplyTarget, config: SupplyConfig
     recent_pct = recent_kg / expected_inflow_kg * 100.0 if expected_inflow_kg > 0.0 else 100.0
     if target.turnover_days is None or warming_up:  # a stocking market: the cover signal judges it
         recent_level, recent_threshold = 0, config.recent_inflow_watch_pct
-    elif recent_pct < config.recent_inflow_alert_pct:
-        recent_level, recent_threshold = 2, config.recent_inflow_alert_pct
-    elif recent_pct < config.recent_inflow_watch_pct:
-        recent_level, recent_threshold = 1, config.recent_inflow_watch_pct
     else:
-        recent_level, recent_threshold = 0, config.recent_inflow_watch_pct
+        recent_level, recent_threshold = _below(recent_pct, config.recent_inflow_watch_pct,
+                                                config.recent_inflow_alert_pct)  # fmt: skip
     severity = max(cover_level, arrivals_level, held_level, recent_level)
 
     window = f"{target.horizon_hours:g}h"
