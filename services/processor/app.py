@@ -255,6 +255,7 @@ class Runner:
             event_time = stage.event_time(message)
             if event_time is not None and event_time > watermark:
                 watermark = event_time
+        stage.finish(work)
         tick_at = None
         if stage.ticks and self._tick_due(tp, now):
             stage.tick(work, tp.partition, now)
@@ -478,7 +479,12 @@ def create_app(settings: Settings, reference: Any = None) -> Processor:
         "shipment": ShipmentStage(names.shipment, tables["shipment"], detection, names.aggregates),
         "harvest": HarvestStage(names.harvest, tables["harvest_intake"], detection, names.aggregates),
         "aggregates": AggregateStage(
-            names.aggregates, tables["supply"], tables["route"], tables["harvest"], detection
+            names.aggregates,
+            tables["supply"],
+            tables["route"],
+            tables["harvest"],
+            detection,
+            judge_every_s=settings.processor_tick_event_minutes * 60.0,
         ),
     }
     internal = {names.price_by_commodity, names.aggregates}

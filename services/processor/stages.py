@@ -54,11 +54,14 @@ from pantau.detect.supply import (
     SupplyConfig,
     SupplyState,
     SupplyTarget,
+    apply_harvest,
+    apply_route,
+    apply_supply,
+    judge_harvest,
+    judge_route,
+    judge_supply,
     shipment_event_from_contract,
-    step_harvest,
-    step_route,
     step_shipment,
-    step_supply,
     tick_harvest,
     tick_route,
     tick_supply,
@@ -163,6 +166,9 @@ class Stage:
 
     def handle(self, work: Work, message: Message) -> None:
         raise NotImplementedError
+
+    def finish(self, work: Work) -> None:
+        """After the unit's records, before its tick: complete what the records left pending."""
 
     def tick(self, work: Work, partition: int, now: float) -> None:
         pass
@@ -465,15 +471,29 @@ TickFunction = Callable[[Any, datetime, str], tuple[Any, list[Condition]]]
 
 
 class AggregateStage(RepartitionStage):
-    """Supply per commodity:destination, routes per checkpoint, harvests per regency:commodity."""
+    """Supply per commodity:destination, routes per checkpoint, harvests per regency:commodity.
+
+    A record is applied at once and judged later, with the key's other records: at the end of the
+    unit, or before a record that is `judge_every_s` or more of event time after the key's first
+    unjudged one. A judgement looks at every shipment in transit, so judging per record cost most of
+    a shipment's processing (a key comes hundreds of times in a batch). Each judgement is one that
+    per-record judging made too (the state after a record); a record's judgement is at most that much
+    event time later than its own, as with the time-driven tick."""
 
     ticks = True
 
     def __init__(
-        self, topic: str, supply: StateTable, route: StateTable, harvest: StateTable, detection: Detection
+        self,
+        topic: str,
+        supply: StateTable,
+        route: StateTable,
+        harvest: StateTable,
+        detection: Detection,
+        judge_every_s: float,
     ) -> None:
         super().__init__("aggregates", topic, (supply, route, harvest), detection)
         self.by_kind = {"supply": supply, "route": route, "harvest": harvest}
+        self.judge_every_s = judge_every_s
 
     def process(self, work: Work, source: Source, key: str, record: dict[str, Any]) -> None:
         kind, _, subject_key = key.partition("|")
@@ -482,37 +502,62 @@ class AggregateStage(RepartitionStage):
         target = detection.supply_targets.get(subject_key) if kind == "supply" else None
         if kind == "supply" and target is None:
             return
+        status = ShipmentStatus.from_json(record["status"]) if record["kind"] == "status" else None
+        at = (status.occurred_at if status is not None else datetime.fromisoformat(record["occurred_at"])).timestamp()
+        slot = (kind, subject_key)
+        unjudged = work.unjudged.get(slot)
+        if unjudged is not None and at - unjudged[0] >= self.judge_every_s:
+            del work.unjudged[slot]
+            self._judge(work, kind, subject_key, unjudged[1])
         # stepped in place on the unit's own copy: a key comes many times in a batch
         state = work.own(table, subject_key)
-        previous = state.detector
-        if record["kind"] == "status":
-            status = ShipmentStatus.from_json(record["status"])
-            self._last_event_time = status.occurred_at.timestamp()
+        rejected = None
+        if status is not None:
             if target is not None:
-                detector, result = step_supply(previous, status, target, detection.supply, in_place=True)
+                state.detector = apply_supply(state.detector, status, target, detection.supply, in_place=True)
             elif kind == "route":
-                detector, result = step_route(previous, status, subject_key, detection.route, in_place=True)
+                state.detector = apply_route(state.detector, status, subject_key, in_place=True)
             else:
-                detector, result = step_harvest(previous, status, subject_key, detection.harvest, in_place=True)
+                state.detector, rejected = apply_harvest(
+                    state.detector, status, subject_key, detection.harvest, in_place=True
+                )
         else:
             report = HarvestReported(
                 harvest_id=record["harvest_id"],
-                occurred_at=datetime.fromisoformat(record["occurred_at"]),
+                occurred_at=from_ts(at),
                 regency=record["regency"],
                 commodity=record["commodity"],
                 quantity_kg=record["quantity_kg"],
                 available_from=date.fromisoformat(record["available_from"]),
                 available_until=date.fromisoformat(record["available_until"]),
             )
-            self._last_event_time = report.occurred_at.timestamp()
-            detector, result = step_harvest(previous, report, subject_key, detection.harvest, in_place=True)
-        if isinstance(result, Rejected):
-            work.dead_letter(source, INVALID_VALUE, InvalidValue(result.reason), error_type=INVALID_VALUE,
+            state.detector, rejected = apply_harvest(
+                state.detector, report, subject_key, detection.harvest, in_place=True
+            )
+        self._last_event_time = at
+        if rejected is not None:
+            work.dead_letter(source, INVALID_VALUE, InvalidValue(rejected.reason), error_type=INVALID_VALUE,
                              event_id=record["event_id"])  # fmt: skip
             return
-        transitions = _step_alert(state, result, detection, in_place=True)
-        state.detector = detector
-        work.emit_transitions(transitions, record["produced_at"])
+        work.unjudged.setdefault(slot, (at, record["produced_at"]))
+
+    def finish(self, work: Work) -> None:
+        for (kind, subject_key), (_, triggered_at) in work.unjudged.items():
+            self._judge(work, kind, subject_key, triggered_at)
+        work.unjudged.clear()
+
+    def _judge(self, work: Work, kind: str, key: str, triggered_at: float) -> None:
+        state = work.own(self.by_kind[kind], key)
+        detection = self.detection
+        if kind == "supply":
+            condition = judge_supply(state.detector, detection.supply_targets[key], detection.supply)
+        elif kind == "route":
+            condition = judge_route(state.detector, key, detection.route)
+        else:
+            condition = judge_harvest(state.detector, key, detection.harvest)
+        transitions = _step_alert(state, [condition], detection, in_place=True)
+        # triggered by the oldest record judged now: the latency metric does not flatter the batching
+        work.emit_transitions(transitions, triggered_at)
 
     def tick(self, work: Work, partition: int, now: float) -> None:
         """Judge every supply, route and harvest key of the partition at event time `now`."""

@@ -76,6 +76,8 @@ class Work:
     duplicates: Counter[str] = field(default_factory=Counter)
     alerts: list[tuple[Transition, float | None]] = field(default_factory=list)
     price_seen: dict[str, float] = field(default_factory=dict)
+    # (kind, key) -> (event time, produced_at) of its oldest record applied but not judged yet
+    unjudged: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
     last_timestamp_ms: int | None = None
 
     # --- state -----------------------------------------------------------------------------------

@@ -128,7 +128,10 @@ class Settings(BaseSettings):
         1.0, gt=0, description="Wall-clock timer that lets event time pass on idle partitions and refreshes lag."
     )
     processor_tick_event_minutes: float = Field(
-        15.0, gt=0, description="Event time between two runs of the time-driven detectors (overdue, stock)."
+        15.0,
+        gt=0,
+        description="Event time between two runs of the time-driven detectors (overdue, stock); also the most a "
+        "supply, route or harvest record waits in a batch for its key's judgement.",
     )
     processor_unassigned_unhealthy_seconds: float = Field(
         120.0, gt=0, description="/healthz turns unhealthy after the worker has had no partition this long."

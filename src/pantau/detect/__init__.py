@@ -12,6 +12,8 @@ Steps, their state (and the table key it needs) and results:
 - supply.step_supply / tick_supply: SupplyState, key `{commodity}:{destination}`; [Condition].
 - supply.step_route / tick_route: RouteState, key `{checkpoint}`; [Condition].
 - supply.step_harvest / tick_harvest: HarvestState, key `{regency_code}:{commodity}`; [Condition] | Invalid.
+  Each supply, route and harvest step is apply_* then judge_*: a processor applies a batch's records
+  and judges the key once (judging scans every shipment in transit).
 - lifecycle.step_lifecycle / tick_lifecycle: AlertState, key condition.subject; [Transition].
 
 Configs come from the reference data via `pantau.detect.config` (price_config, disparity_config,

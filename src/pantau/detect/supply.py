@@ -475,6 +475,9 @@ class SupplyState:
         values = {name: data[name] for name in cls.__slots__ if name in data or name not in _ADDED_LATER}
         if values["watermark"] is None:
             values["watermark"] = float("-inf")
+        for shipment_id, entry in values["in_transit"].items():
+            if len(entry) == 7:  # written before checkpoint due times existed
+                values["in_transit"][shipment_id] = [*entry, None, 0.0]
         return cls(**values)
 
 
@@ -490,6 +493,19 @@ def step_supply(
     in_place: bool = False,
 ) -> tuple[SupplyState, list[Condition]]:
     """Apply a shipment snapshot bound for `target` and judge the supply at its event time."""
+    new = apply_supply(state, status, target, config, in_place=in_place)
+    return new, [judge_supply(new, target, config)]
+
+
+def apply_supply(
+    state: SupplyState | None,
+    status: ShipmentStatus,
+    target: SupplyTarget,
+    config: SupplyConfig,
+    *,
+    in_place: bool = False,
+) -> SupplyState:
+    """step_supply without the judgement: a processor applies a batch of snapshots, then judges once."""
     if status.destination_key != target.key:
         raise ValueError(f"status for {status.destination_key} given to supply target {target.key}")
     new = _supply_state(state, target, config, in_place)
@@ -515,7 +531,7 @@ def step_supply(
             _ts(status.next_checkpoint_due_at),
             status.next_leg_minutes * 60.0 if status.next_leg_minutes is not None else 0.0,
         ]
-    return new, [_judge_supply(new, target, config)]
+    return new
 
 
 def tick_supply(
@@ -524,7 +540,7 @@ def tick_supply(
     """Let time pass: the stock runs down and shipments may fall behind."""
     new = _supply_state(state, target, config, in_place)
     _run_down(new, max(timestamp(now), new.watermark), target, config)
-    return new, [_judge_supply(new, target, config)]
+    return new, [judge_supply(new, target, config)]
 
 
 def _supply_state(state: SupplyState | None, target: SupplyTarget, config: SupplyConfig, in_place: bool) -> SupplyState:
@@ -614,14 +630,6 @@ def _drop_older(entries: dict[str, Any], oldest: float, time_of: Callable[[Any],
         del entries[key]
 
 
-def _is_behind(entry: list[Any], now: float, grace: float, leg_slack: float) -> bool:
-    eta, due = entry[3], entry[5]
-    leg = 0.0
-    if len(entry) > 7 and entry[7] is not None:  # entries written before due times existed have 7 items
-        due, leg = entry[7], entry[8]
-    return (eta is not None and now > eta + grace) or (due is not None and now > due + grace + leg_slack * leg)
-
-
 def _below(value: float, watch: float, alert: float, crisis: float | None = None) -> tuple[int, float]:
     """Severity level of a value that is bad when low, and the threshold it was judged against."""
     if crisis is not None and value < crisis:
@@ -633,23 +641,37 @@ def _below(value: float, watch: float, alert: float, crisis: float | None = None
     return 0, watch
 
 
-def _judge_supply(state: SupplyState, target: SupplyTarget, config: SupplyConfig) -> Condition:
+def judge_supply(state: SupplyState, target: SupplyTarget, config: SupplyConfig) -> Condition:
+    """The supply of `target` at the state's event time (drops in-transit entries long past their ETA)."""
     now = state.watermark
-    grace = config.behind_grace.total_seconds()
-    forget = config.forget_after.total_seconds()
-    for shipment_id, entry in list(state.in_transit.items()):
-        if entry[3] is not None and now > entry[3] + forget:
-            del state.in_transit[shipment_id]
     memory = config.arrived_memory.total_seconds()
     _drop_older(state.arrived, now - memory, lambda arrived_ts: arrived_ts)
 
-    horizon = target.horizon_hours * 3600.0
-    expected_kg, behind = 0.0, []
+    # One pass over the shipments in transit, the bulk of a judgement: inlined, no call per entry.
+    # Behind: past the ETA, or past the next checkpoint's due time plus slack for the leg, by the grace.
+    behind_at_eta = config.behind_grace.total_seconds()
+    forgotten_at_eta = config.forget_after.total_seconds()
+    slack = config.leg_slack
+    until = now + target.horizon_hours * 3600.0
+    expected_kg, behind, forgotten = 0.0, [], []
     for shipment_id, entry in state.in_transit.items():
-        if _is_behind(entry, now, grace, config.leg_slack):
+        eta = entry[3]
+        if eta is not None:
+            if now > eta + forgotten_at_eta:
+                forgotten.append(shipment_id)
+                continue
+            if now > eta + behind_at_eta:
+                behind.append((shipment_id, entry))
+                continue
+        due, leg = entry[7], entry[8]
+        if due is None:
+            due, leg = entry[5], 0.0
+        if due is not None and now > due + behind_at_eta + slack * leg:
             behind.append((shipment_id, entry))
-        elif entry[3] is not None and entry[3] <= now + horizon:
+        elif eta is not None and eta <= until:
             expected_kg += entry[1]
+    for shipment_id in forgotten:
+        del state.in_transit[shipment_id]
     today = wib_day_of_ts(now)
     daily_kg = target.daily_requirement_kg * config.demand_share(today)  # what the city needs today
     requirement_kg = daily_kg * target.horizon_hours / 24.0
@@ -820,6 +842,9 @@ class RouteState:
         values = {name: data[name] for name in cls.__slots__}
         if values["watermark"] is None:
             values["watermark"] = float("-inf")
+        for shipment_id, entry in values["expected"].items():
+            if len(entry) == 6:  # written before leg times existed
+                values["expected"][shipment_id] = [*entry, 0.0]
         return cls(**values)
 
 
@@ -827,6 +852,14 @@ def step_route(
     state: RouteState | None, status: ShipmentStatus, checkpoint: str, config: RouteConfig, *, in_place: bool = False
 ) -> tuple[RouteState, list[Condition]]:
     """Apply a shipment snapshot that concerns `checkpoint` (it is or was the shipment's next stop)."""
+    new = apply_route(state, status, checkpoint, in_place=in_place)
+    return new, [judge_route(new, checkpoint, config)]
+
+
+def apply_route(
+    state: RouteState | None, status: ShipmentStatus, checkpoint: str, *, in_place: bool = False
+) -> RouteState:
+    """step_route without the judgement."""
     if checkpoint not in status.checkpoint_keys:
         raise ValueError(f"status of {status.shipment_id} does not concern checkpoint {checkpoint}")
     new = _working_copy(state, in_place, RouteState)
@@ -849,7 +882,7 @@ def step_route(
         else:
             new.expected.pop(status.shipment_id, None)
             new.versions[status.shipment_id] = [status.version, at]
-    return new, [_judge_route(new, checkpoint, config)]
+    return new
 
 
 def tick_route(
@@ -857,26 +890,24 @@ def tick_route(
 ) -> tuple[RouteState, list[Condition]]:
     new = _working_copy(state, in_place, RouteState)
     new.watermark = max(new.watermark, timestamp(now))
-    return new, [_judge_route(new, checkpoint, config)]
+    return new, [judge_route(new, checkpoint, config)]
 
 
-def _judge_route(state: RouteState, checkpoint: str, config: RouteConfig) -> Condition:
+def judge_route(state: RouteState, checkpoint: str, config: RouteConfig) -> Condition:
+    """The checkpoint's delays at the state's event time (forgets those older than the window)."""
     now = state.watermark
-    window, grace = config.window.total_seconds(), config.grace.total_seconds()
-    for shipment_id, entry in list(state.expected.items()):
-        if now - entry[1] > window:
-            del state.expected[shipment_id]  # stuck longer than the window: no longer a current delay
+    window, grace, slack = config.window.total_seconds(), config.grace.total_seconds(), config.leg_slack
+    delayed, stuck = [], []
+    for shipment_id, entry in state.expected.items():
+        due = entry[1]
+        if now - due > window:
+            stuck.append(shipment_id)  # stuck longer than the window: no longer a current delay
+        elif now > due + grace + slack * entry[6]:
+            delayed.append((shipment_id, entry))
+    for shipment_id in stuck:
+        del state.expected[shipment_id]
     _drop_older(state.versions, now - window, lambda entry: entry[1])
-    slack = config.leg_slack
-
-    def late(entry: list[Any]) -> bool:
-        leg = entry[6] if len(entry) > 6 else 0.0  # entries written before leg times existed have 6 items
-        return now > entry[1] + grace + slack * leg
-
-    delayed = sorted(
-        ((shipment_id, entry) for shipment_id, entry in state.expected.items() if late(entry)),
-        key=lambda item: -item[1][2],
-    )
+    delayed.sort(key=lambda item: -item[1][2])
     count = len(delayed)
     volume = sum(entry[2] for _, entry in delayed)
     level = (
@@ -1009,6 +1040,21 @@ def step_harvest(
 ) -> tuple[HarvestState, list[Condition] | Rejected]:
     """Apply a harvest report, or a shipment snapshot whose origin_key is `key` (it ships that harvest).
     A rejected report leaves the state as it was, in place or not."""
+    new, rejected = apply_harvest(state, event, key, config, in_place=in_place)
+    if rejected is not None:
+        return new, rejected
+    return new, [judge_harvest(new, key, config)]
+
+
+def apply_harvest(
+    state: HarvestState | None,
+    event: HarvestReported | ShipmentStatus,
+    key: str,
+    config: HarvestConfig,
+    *,
+    in_place: bool = False,
+) -> tuple[HarvestState, Invalid | None]:
+    """step_harvest without the judgement."""
     new = _working_copy(state, in_place, HarvestState)
     if isinstance(event, HarvestReported):
         if event.key != key:
@@ -1036,7 +1082,7 @@ def step_harvest(
             new.counted[event.shipment_id] = dispatched
             _allocate(new, event.harvest_id, event.quantity_kg, dispatched, config)
     new.watermark = max(new.watermark, at)
-    return new, [_judge_harvest(new, key, config)]
+    return new, None
 
 
 def tick_harvest(
@@ -1044,7 +1090,7 @@ def tick_harvest(
 ) -> tuple[HarvestState, list[Condition]]:
     new = _working_copy(state, in_place, HarvestState)
     new.watermark = max(new.watermark, timestamp(now))
-    return new, [_judge_harvest(new, key, config)]
+    return new, [judge_harvest(new, key, config)]
 
 
 def _allocate(state: HarvestState, harvest_id: str | None, kg: float, dispatched: float, config: HarvestConfig) -> None:
@@ -1064,7 +1110,8 @@ def _allocate(state: HarvestState, harvest_id: str | None, kg: float, dispatched
             break
 
 
-def _judge_harvest(state: HarvestState, key: str, config: HarvestConfig) -> Condition:
+def judge_harvest(state: HarvestState, key: str, config: HarvestConfig) -> Condition:
+    """The lots of `key` at the state's event time (forgets those long past their window)."""
     now = state.watermark
     keep = config.keep_after_window.total_seconds()
     state.lots = {hid: lot for hid, lot in state.lots.items() if now <= lot[2] + keep and lot[3] < lot[0]}

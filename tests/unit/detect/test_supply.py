@@ -35,6 +35,8 @@ from pantau.detect.supply import (
     SupplyConfig,
     SupplyState,
     inflows_kg_per_day,
+    judge_route,
+    judge_supply,
     shipment_event_from_contract,
     step_harvest,
     step_route,
@@ -508,6 +510,21 @@ def test_a_supply_state_stored_before_the_inflows_existed_still_loads(kramat_jat
     usual, recent = inflows_kg_per_day(state, SupplyConfig())
     assert usual == pytest.approx(90_000, rel=0.05) and recent == pytest.approx(90_000, rel=0.3)  # the requirement
     assert condition.details["usual_inflow_kg_per_day"] == usual
+
+
+def test_in_transit_entries_stored_before_due_and_leg_times_still_load_and_judge_by_the_planned_time(cipinang):
+    """Entries of states written before checkpoint due times (supply: 7 items) and leg times (route: 6)."""
+    planned, now = T0.timestamp(), (T0 + timedelta(hours=3)).timestamp()  # an hour past the grace of either
+    supply = SupplyState(stock_kg=300_000.0, stock_ts=now, watermark=now, started_ts=planned).to_json()
+    supply["in_transit"] = {
+        new_id(n): [1, 29_000.0, "18.05", now + 7200.0, "bakauheni_port", planned, None] for n in range(5)
+    }
+    route = RouteState(watermark=now).to_json()
+    route["expected"] = {new_id(n): [1, planned, 29_000.0, "beras", "18.05", "pibc"] for n in range(5)}
+    held_up = judge_supply(SupplyState.from_json(json.loads(json.dumps(supply))), cipinang, SupplyConfig())
+    delayed = judge_route(RouteState.from_json(json.loads(json.dumps(route))), "bakauheni_port", RouteConfig())
+    assert held_up.details["behind_count"] == 5
+    assert delayed.details["delayed_count"] == 5 and delayed.severity is Severity.ALERT
 
 
 def test_shipment_events_convert_from_the_contract():

@@ -52,17 +52,23 @@ class Harness:
         self.offsets[topic] = offset + 1
         return FakeMessage(topic, 0, offset, key, value, headers)
 
-    def run(self, stage_name: str, messages: list[FakeMessage], tick_at: float | None = None) -> Work:
-        """One committed batch of a stage; its forwards go through the stage that reads them."""
+    def run(
+        self, stage_name: str, messages: list[FakeMessage], tick_at: float | None = None, *, forward: bool = True
+    ) -> Work:
+        """One committed batch of a stage; its forwards go through the stage that reads them (unless
+        not `forward`: then they are the caller's, in `work.forwards`)."""
         stage = self.processor.stages[stage_name]
         work = Work(TP(stage.topic, 0), messages[-1].offset + 1 if messages else None, self.processor.runner.outputs)
         for message in stage.in_event_time_order(messages):
             stage.handle(work, message)
+        stage.finish(work)
         if tick_at is not None:
             stage.tick(work, 0, tick_at)
         work.apply_states()
         self.works.append(work)
         self.outputs.extend(work.records)
+        if not forward:
+            return work
         forwards: dict[str, list[FakeMessage]] = {}
         for record in work.forwards:
             forwards.setdefault(record.topic, []).append(self.message(record.topic, record.key, record.value,

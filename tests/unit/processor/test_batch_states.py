@@ -11,8 +11,10 @@ from faust.types import TP
 
 from pantau.contracts import SHIPMENT_TOPIC, WIB, PriceObserved, encode_event, kafka_key, new_event
 from pantau.reference import load_reference
+from pantau.settings import Settings
 from pantau.simulation import Simulation
 from pantau.simulation.engine import GroundTruth
+from pantau.simulation.scenarios import parse_scenarios
 from services.processor.work import Work
 from tests.unit.processor.harness import Harness
 
@@ -101,3 +103,56 @@ def test_an_aggregates_batch_that_is_not_committed_leaves_the_stored_states_unto
     staged = {name for name, _ in work.staged}
     assert staged == set(aggregates), "the uncommitted batch changed every aggregate"
     assert {name: table_bytes(harness, name) for name in aggregates} == committed
+
+
+def ferry_closure_events() -> list:
+    """Two days of shipments and harvests with a 16-hour ferry closure on the first: route and supply alerts."""
+    reference = load_reference()
+    closure = {"name": "closure", "kind": "ferry_closure", "checkpoint": "bakauheni_port", "at": "+1h", "hours": 16}
+    scenarios = parse_scenarios({"scenarios": [closure]}, START, reference)
+    simulation = Simulation(reference, seed=42, start=START, scenarios=scenarios)
+    return [
+        item
+        for item in simulation.run(until=START + timedelta(days=2))
+        if not isinstance(item, GroundTruth) and item.payload.TOPIC != "pangan.price.v1"
+    ]
+
+
+def first_opened(harness: Harness) -> dict[str, datetime]:
+    """Subject -> event time of its first AlertOpened."""
+    opened: dict[str, datetime] = {}
+    for _, kind, payload in alert_values(harness):
+        if kind == "AlertOpened":
+            opened.setdefault(payload["subject"], datetime.fromisoformat(payload["opened_at"]))
+    return opened
+
+
+def test_aggregates_judged_once_per_key_and_batch_open_the_same_alerts_at_most_the_judgement_interval_later():
+    """Batched, a key is judged at the end of the batch and at least every PROCESSOR_TICK_EVENT_MINUTES of
+    its records' event time, not after each record: a two-hour batch of records must open what judging
+    every record opens, within that interval of it."""
+    judge_every = timedelta(minutes=Settings().processor_tick_event_minutes)
+    window = timedelta(hours=2)
+    events = ferry_closure_events()
+    per_record, batched = Harness.create(), Harness.create()
+    windows: dict[int, list] = {}
+    for event in events:
+        windows.setdefault((event.occurred_at - START) // window, []).append(event)
+    for index in sorted(windows):
+        tick_at = (START + (index + 1) * window).timestamp()
+        per_record.feed(windows[index])  # one record per batch: each judged as it comes
+        per_record.run("aggregates", [], tick_at=tick_at)
+        forwards = []
+        for stage in ("shipment", "harvest"):
+            topic = batched.processor.stages[stage].topic
+            messages = [batched.message(topic, kafka_key(e).encode(), encode_event(e)) for e in windows[index]
+                        if batched.processor.topics.contract_topics_reverse[e.payload.TOPIC] == topic]  # fmt: skip
+            if messages:
+                forwards += batched.run(stage, messages, forward=False).forwards
+        aggregates = [batched.message(r.topic, r.key, r.value, r.headers) for r in forwards]
+        batched.run("aggregates", aggregates, tick_at=tick_at)  # hours of records, one batch
+    expected, opened = first_opened(per_record), first_opened(batched)
+    assert {"route_disruption:ferry_crossing", "supply_gap:beras:pibc"} <= expected.keys()
+    assert opened.keys() == expected.keys()
+    late = {subject: opened[subject] - expected[subject] for subject in expected}
+    assert all(timedelta(0) <= delay <= judge_every for delay in late.values()), late
