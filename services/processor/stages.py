@@ -334,7 +334,7 @@ class RepartitionStage(Stage):
             work.last_timestamp_ms = int(message.timestamp * 1000)
         self._last_event_time = None
         try:
-            record = orjson.loads(message.value)
+            record = self.parse(message.value)
             key = message.key.decode()
             self.process(work, source, key, record)
         except Exception as exc:
@@ -350,7 +350,10 @@ class RepartitionStage(Stage):
         # not judge one shipment late only because another partition's records are not handled yet.
         return sorted(messages, key=event_time_of)
 
-    def process(self, work: Work, source: Source, key: str, record: dict[str, Any]) -> None:
+    def parse(self, value: bytes) -> Any:
+        return orjson.loads(value)
+
+    def process(self, work: Work, source: Source, key: str, record: Any) -> None:
         raise NotImplementedError
 
 
@@ -468,6 +471,34 @@ class HarvestStage(ContractStage):
 
 
 TickFunction = Callable[[Any, datetime, str], tuple[Any, list[Condition]]]
+PARSED_KEPT = 4096  # aggregates records parsed and kept for the same bytes under other keys
+
+
+@dataclass(frozen=True, slots=True)
+class AggregateInput:
+    """An aggregates record, parsed: a shipment snapshot or a harvest report, at event time `at`."""
+
+    event: ShipmentStatus | HarvestReported
+    at: float
+    event_id: str
+    produced_at: float
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> AggregateInput:
+        event: ShipmentStatus | HarvestReported
+        if record["kind"] == "status":
+            event = ShipmentStatus.from_json(record["status"])
+        else:
+            event = HarvestReported(
+                harvest_id=record["harvest_id"],
+                occurred_at=datetime.fromisoformat(record["occurred_at"]),
+                regency=record["regency"],
+                commodity=record["commodity"],
+                quantity_kg=record["quantity_kg"],
+                available_from=date.fromisoformat(record["available_from"]),
+                available_until=date.fromisoformat(record["available_until"]),
+            )
+        return cls(event, event.occurred_at.timestamp(), record["event_id"], record["produced_at"])
 
 
 class AggregateStage(RepartitionStage):
@@ -494,16 +525,26 @@ class AggregateStage(RepartitionStage):
         super().__init__("aggregates", topic, (supply, route, harvest), detection)
         self.by_kind = {"supply": supply, "route": route, "harvest": harvest}
         self.judge_every_s = judge_every_s
+        self._parsed: dict[bytes, AggregateInput] = {}
 
-    def process(self, work: Work, source: Source, key: str, record: dict[str, Any]) -> None:
+    def parse(self, value: bytes) -> AggregateInput:
+        # A snapshot comes once per aggregate it concerns (supply, one or two checkpoints, harvest), all
+        # in the same batch: parsed once. Immutable, so sharing it is safe.
+        parsed = self._parsed.get(value)
+        if parsed is None:
+            if len(self._parsed) >= PARSED_KEPT:
+                self._parsed.clear()
+            parsed = self._parsed[value] = AggregateInput.from_record(orjson.loads(value))
+        return parsed
+
+    def process(self, work: Work, source: Source, key: str, record: AggregateInput) -> None:
         kind, _, subject_key = key.partition("|")
         table = self.by_kind[kind]
         detection = self.detection
         target = detection.supply_targets.get(subject_key) if kind == "supply" else None
         if kind == "supply" and target is None:
             return
-        status = ShipmentStatus.from_json(record["status"]) if record["kind"] == "status" else None
-        at = (status.occurred_at if status is not None else datetime.fromisoformat(record["occurred_at"])).timestamp()
+        at = record.at
         slot = (kind, subject_key)
         unjudged = work.unjudged.get(slot)
         if unjudged is not None and at - unjudged[0] >= self.judge_every_s:
@@ -512,34 +553,20 @@ class AggregateStage(RepartitionStage):
         # stepped in place on the unit's own copy: a key comes many times in a batch
         state = work.own(table, subject_key)
         rejected = None
-        if status is not None:
-            if target is not None:
-                state.detector = apply_supply(state.detector, status, target, detection.supply, in_place=True)
-            elif kind == "route":
-                state.detector = apply_route(state.detector, status, subject_key, in_place=True)
-            else:
-                state.detector, rejected = apply_harvest(
-                    state.detector, status, subject_key, detection.harvest, in_place=True
-                )
+        event = record.event
+        if target is not None:
+            state.detector = apply_supply(state.detector, event, target, detection.supply, in_place=True)
+        elif kind == "route":
+            state.detector = apply_route(state.detector, event, subject_key, in_place=True)
         else:
-            report = HarvestReported(
-                harvest_id=record["harvest_id"],
-                occurred_at=from_ts(at),
-                regency=record["regency"],
-                commodity=record["commodity"],
-                quantity_kg=record["quantity_kg"],
-                available_from=date.fromisoformat(record["available_from"]),
-                available_until=date.fromisoformat(record["available_until"]),
-            )
-            state.detector, rejected = apply_harvest(
-                state.detector, report, subject_key, detection.harvest, in_place=True
-            )
+            state.detector, rejected = apply_harvest(state.detector, event, subject_key, detection.harvest,
+                                                     in_place=True)  # fmt: skip
         self._last_event_time = at
         if rejected is not None:
             work.dead_letter(source, INVALID_VALUE, InvalidValue(rejected.reason), error_type=INVALID_VALUE,
-                             event_id=record["event_id"])  # fmt: skip
+                             event_id=record.event_id)  # fmt: skip
             return
-        work.unjudged.setdefault(slot, (at, record["produced_at"]))
+        work.unjudged.setdefault(slot, (at, record.produced_at))
 
     def finish(self, work: Work) -> None:
         for (kind, subject_key), (_, triggered_at) in work.unjudged.items():
