@@ -1,9 +1,13 @@
-"""Jakarta / Lampung price ratio: alerts only when it leaves its band on several days."""
+"""Jakarta / Lampung price ratio: one judgement per day, when the day closes; alerts only when it leaves
+its band on several days; the same whichever province reports first."""
 
 from __future__ import annotations
 
 import json
 from datetime import timedelta
+
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pantau.detect.conditions import Invalid, Severity
 from pantau.detect.disparity import DisparityConfig, DisparityPair, DisparityState, step_disparity
@@ -36,7 +40,9 @@ def run(observations):
 
 def test_ratio_leaving_its_band_for_days_alerts_with_the_evidence(lifecycle_config):
     state, conditions = run(both([1.12] * 10 + [1.24] * 6 + [1.12] * 10))
-    severities = [c.severity for c in conditions if c.observed_at.hour == 10]
+    assert len(conditions) == 25, "each day is judged once, when the next day's first report closes it"
+    assert [c.observed_at.date() for c in conditions[:2]] == [START + timedelta(days=1), START + timedelta(days=2)]
+    severities = [c.severity for c in conditions]
     assert severities[10:16] == [Severity.WATCH, Severity.WATCH] + [Severity.ALERT] * 4
     transitions = run_lifecycle(conditions, lifecycle_config)
     assert kinds(transitions) == ["opened", "resolved"]
@@ -87,3 +93,19 @@ def test_an_observation_belongs_to_the_pairs_of_its_commodity_and_market():
     assert pairs("cabai_merah", "prov_18") == (chilli,)
     assert pairs("beras", "pasar_induk_cipinang") == (rice_markets,)
     assert pairs("gula_pasir", "prov_31") == ()
+
+
+@given(
+    ratios=st.lists(st.sampled_from([1.0, 1.12, 1.24, 1.45]), min_size=2, max_size=12),
+    lampung_first=st.lists(st.booleans(), min_size=12, max_size=12),
+)
+def test_a_days_judgement_does_not_depend_on_which_province_reports_first(ratios, lampung_first):
+    """In a processor the two provinces' reports of a day come in either order (partitions, batches)."""
+    in_order = both(ratios)
+    shuffled = []
+    for day in range(len(ratios)):
+        lampung, jakarta = in_order[2 * day : 2 * day + 2]
+        shuffled += [lampung, jakarta] if lampung_first[day] else [jakarta, lampung]
+    _, expected = run(in_order)
+    _, conditions = run(shuffled)
+    assert conditions == expected
