@@ -408,23 +408,23 @@ class SupplyConfig:
     arrived_memory: timedelta = timedelta(days=3)  # arrivals remembered to ignore a repeated snapshot
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_expected_recent", {})
+        object.__setattr__(self, "_expected_shares", {})
 
     def demand_share(self, day: int) -> float:
         return self.demand_calendar.get(day, 1.0)
 
-    def expected_recent_share(self, day: int) -> float:
-        """The calendar's share of the usual inflow expected, weighted over the days as the recent inflow
-        weights them (per day; the same for every destination, so computed once a day)."""
+    def expected_share(self, day: int, tau_days: float) -> float:
+        """The calendar's share of the usual expected on `day` of a sum of arrivals weighted over past days
+        as exp(-age / tau_days) weights them (the recent inflow; a produce market's stock). The same for
+        every destination, so computed once a day."""
         if not self.demand_calendar:
             return 1.0
-        cache: dict[int, float] = self._expected_recent  # type: ignore[attr-defined]
-        share = cache.get(day)
+        cache: dict[tuple[int, float], float] = self._expected_shares  # type: ignore[attr-defined]
+        share = cache.get((day, tau_days))
         if share is None:
-            tau = _days(self.recent_inflow_halflife)
-            weights = [math.exp(-back / tau) for back in range(int(6 * tau) + 1)]
+            weights = [math.exp(-back / tau_days) for back in range(int(6 * tau_days) + 1)]
             expected = sum(w * self.demand_share(day - back) for back, w in enumerate(weights))
-            share = cache[day] = expected / sum(weights)
+            share = cache[(day, tau_days)] = expected / sum(weights)
         return share
 
 
@@ -677,7 +677,13 @@ def judge_supply(state: SupplyState, target: SupplyTarget, config: SupplyConfig)
     requirement_kg = daily_kg * target.horizon_hours / 24.0
     stock = state.stock_kg or 0.0
     projected_kg = stock + expected_kg - requirement_kg
-    cover_days = max(projected_kg, 0.0) / daily_kg
+    # A produce market's stock is its recent arrivals, low for days after a holiday of low demand
+    # (they followed the demand): its cover counts in the days' demand the calendar weights it by.
+    stock_share = (
+        config.expected_share(today, target.turnover_days) if target.turnover_days is not None
+        else config.demand_share(today)
+    )  # fmt: skip
+    cover_days = max(projected_kg, 0.0) / (target.daily_requirement_kg * stock_share)
     arrivals_pct = expected_kg / requirement_kg * 100.0
     warming_up = state.started_ts is None or now - state.started_ts < config.warmup.total_seconds()
 
@@ -708,7 +714,7 @@ def judge_supply(state: SupplyState, target: SupplyTarget, config: SupplyConfig)
     # Arrivals of the last days against the usual: a produce market that receives half its usual inflow
     # is short whatever the stock estimate says. An alert at most.
     usual_kg, recent_kg = inflows_kg_per_day(state, config)
-    expected_share = config.expected_recent_share(today)
+    expected_share = config.expected_share(today, _days(config.recent_inflow_halflife))
     expected_inflow_kg = usual_kg * expected_share
     recent_pct = recent_kg / expected_inflow_kg * 100.0 if expected_inflow_kg > 0.0 else 100.0
     if target.turnover_days is None or warming_up:  # a stocking market: the cover signal judges it
@@ -738,6 +744,7 @@ def judge_supply(state: SupplyState, target: SupplyTarget, config: SupplyConfig)
                 target.watch_cover_days,
                 window,
                 _SEVERITIES[cover_level],
+                f"holiday calendar: {stock_share:.0%} of the usual demand" if stock_share < 1.0 else None,
             ),
             Signal(
                 "expected_arrivals_pct",
