@@ -501,6 +501,9 @@ def create_app(settings: Settings, reference: Any = None) -> Processor:
     runner.input_topics = {stage.topic for stage in stages.values()}
     runner.repartition_topics = {names.price_by_commodity, names.aggregates}
     stages["aggregates"].time_sources = {names.shipment, names.harvest, names.aggregates}
+    # a day's disparity is judged when a later day comes: both provinces' reports of it must be in by
+    # then, whichever price partition is behind (a replay, a restart)
+    stages["disparity"].time_sources = {names.price, names.price_by_commodity}
     health = Health(
         unassigned_limit_s=settings.processor_unassigned_unhealthy_seconds,
         stall_limit_s=max(30.0, 10 * settings.processor_tick_seconds),
