@@ -81,7 +81,7 @@ from services.processor.work import (
 
 log = structlog.get_logger(__name__)
 
-SEEN_PRUNE_AT = 64  # prune a key's remembered event ids once it holds this many
+SEEN_PRUNE_AT = 64  # sweep a key's remembered event ids once it holds this many
 SEEN_MAX = 1024  # and never keep more than this many (oldest go first)
 SHIPMENT_KEEP_AFTER_ARRIVAL_S = 86400.0  # an arrived shipment's state is kept this long (plus the tolerance)
 
@@ -144,9 +144,16 @@ def _remember(state: KeyState, event_id: str, ts: float, tolerance_s: float) -> 
     seen[event_id] = ts
     if ts > state.watermark:
         state.watermark = ts
+    # Ids of events beyond the tolerance are not needed: such an event is too late anyway. They go
+    # from the front at once (a key's changelog record is written every batch it changes, and
+    # 60 stale ids were most of a price key's), and in a full sweep for ids that came out of order.
+    horizon = state.watermark - tolerance_s
+    while seen:
+        oldest = next(iter(seen))
+        if seen[oldest] >= horizon:
+            break
+        del seen[oldest]
     if len(seen) >= SEEN_PRUNE_AT:
-        # ids of events beyond the tolerance are not needed: such an event is too late anyway
-        horizon = state.watermark - tolerance_s
         for old in [k for k, t in seen.items() if t < horizon]:
             del seen[old]
         while len(seen) > SEEN_MAX:
@@ -417,12 +424,12 @@ class ShipmentStage(ContractStage):
             return  # a repeated or superseded event: the shipment is already past it
         status: ShipmentStatus = result
         value = _forward(event, {"kind": "status", "status": status.to_json()})
-        at = status.occurred_at.timestamp()
+        at = status.occurred_ts
         if status.destination_key in self.detection.supply_targets:
             work.forward(self.forward_topic, f"supply|{status.destination_key}", value, at)
         for checkpoint in status.checkpoint_keys:
             work.forward(self.forward_topic, f"route|{checkpoint}", value, at)
-        if status.dispatched_at is not None and (before is None or before.dispatched_ts is None):
+        if status.dispatched_ts is not None and (before is None or before.dispatched_ts is None):
             # the harvest aggregate counts a shipment once: its first snapshot with a dispatch time
             work.forward(self.forward_topic, f"harvest|{status.origin_key}", value, at)
 
@@ -498,7 +505,8 @@ class AggregateInput:
                 available_from=date.fromisoformat(record["available_from"]),
                 available_until=date.fromisoformat(record["available_until"]),
             )
-        return cls(event, event.occurred_at.timestamp(), record["event_id"], record["produced_at"])
+        at = event.occurred_ts if isinstance(event, ShipmentStatus) else event.occurred_at.timestamp()
+        return cls(event, at, record["event_id"], record["produced_at"])
 
 
 class AggregateStage(RepartitionStage):

@@ -36,7 +36,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from pantau.detect.conditions import AlertType, Condition, Invalid, Place, PlaceKind, Rejected, Severity, Signal
 from pantau.detect.timebase import WIB, NaiveTimeError, from_ts, timestamp, wib_day_of_ts
@@ -47,10 +47,6 @@ _EVIDENCE_ITEMS = 10  # shipments listed in a condition's details, largest first
 
 def _iso(ts: float | None) -> str | None:
     return from_ts(ts).astimezone(WIB).isoformat() if ts is not None else None
-
-
-def _ts(moment: datetime | None) -> float | None:
-    return timestamp(moment) if moment is not None else None
 
 
 # --- shipment events and the per-shipment state --------------------------------------------------
@@ -140,34 +136,37 @@ def shipment_event_from_contract(event: Any) -> ShipmentEvent:
     raise ValueError(f"{event.event_type} is not a shipment event")
 
 
-@dataclass(frozen=True, slots=True)
-class ShipmentStatus:
-    """Where one shipment stands after an event: what the aggregates need, nothing more.
+class ShipmentStatus(NamedTuple):
+    """Where one shipment stands after an event: what the aggregates need, nothing more. Times are
+    seconds since the epoch (the aggregates' states keep them so).
 
-    Travels through the processor's repartition topics as `to_json()`. `version` grows with every
-    change, so an aggregate can drop a duplicate or an older snapshot.
+    Travels through the processor's repartition topic as `to_json()`, a JSON array in field order:
+    a snapshot goes to two to four aggregates, so it is built, encoded and decoded once per event
+    and aggregate, and a named tuple with epoch seconds costs a fraction of a frozen dataclass with
+    datetimes. `version` grows with every change, so an aggregate can drop a duplicate or an older
+    snapshot.
     """
 
     shipment_id: str
     version: int
-    occurred_at: datetime
+    occurred_ts: float
     commodity: str
     quantity_kg: float
     origin_regency: str
     destination: str
     harvest_id: str | None
-    dispatched_at: datetime | None
-    eta: datetime | None
-    arrived_at: datetime | None
+    dispatched_ts: float | None
+    eta_ts: float | None
+    arrived_ts: float | None
     last_checkpoint: str | None
-    last_checkpoint_at: datetime | None
+    last_checkpoint_ts: float | None
     next_checkpoint: str | None
-    next_checkpoint_planned_at: datetime | None
+    next_checkpoint_planned_ts: float | None
     previous_next_checkpoint: str | None  # the checkpoint aggregate that must drop this shipment
     # When the shipment is due at its next checkpoint given where it is: the planned time, or, when it
     # is already late, its last passage (or dispatch) plus the planned time of the leg. A delay picked
     # up earlier is not the next leg's: a backlog leaving a reopened port is not a new disruption.
-    next_checkpoint_due_at: datetime | None = None
+    next_checkpoint_due_ts: float | None = None
     next_leg_minutes: float | None = None  # planned duration of the leg to the next checkpoint
 
     @property
@@ -180,41 +179,49 @@ class ShipmentStatus:
 
     @property
     def checkpoint_keys(self) -> tuple[str, ...]:
-        keys = (self.previous_next_checkpoint, self.next_checkpoint)
-        return tuple(dict.fromkeys(k for k in keys if k is not None))
+        before, after = self.previous_next_checkpoint, self.next_checkpoint
+        if before is None or before == after:
+            return () if after is None else (after,)
+        return (before,) if after is None else (before, after)
 
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"v": 1}
-        for name in self.__slots__:
-            value = getattr(self, name)
-            data[name] = value.isoformat() if isinstance(value, datetime) else value
-        return data
+    def to_json(self) -> list[Any]:
+        return [STATUS_VERSION, *self]
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> ShipmentStatus:
-        if data.get("v") != 1:
-            raise ValueError(f"unknown ShipmentStatus version {data.get('v')!r}; expected 1")
+    def from_json(cls, data: list[Any] | Mapping[str, Any]) -> ShipmentStatus:
+        if isinstance(data, list) and data and data[0] == STATUS_VERSION:
+            if len(data) != len(cls._fields) + 1:
+                raise ValueError(f"a ShipmentStatus has {len(cls._fields)} fields, got {len(data) - 1}")
+            return cls._make(data[1:])
+        if isinstance(data, Mapping) and data.get("v") == 1:
+            return cls._from_v1(data)
+        shown = data[0] if isinstance(data, list) and data else data.get("v") if isinstance(data, Mapping) else data
+        raise ValueError(f"unknown ShipmentStatus version {shown!r}; expected {STATUS_VERSION} (or 1)")
+
+    @classmethod
+    def _from_v1(cls, data: Mapping[str, Any]) -> ShipmentStatus:
+        """Version 1 (a dict with ISO 8601 times), still in a repartition topic after an upgrade."""
         values = {}
-        for name in cls.__slots__:
-            value = data.get(name) if name in _STATUS_OPTIONAL else data[name]
-            if name in _STATUS_TIMES and value is not None:
-                value = datetime.fromisoformat(value)
+        for name in cls._fields:
+            v1_name = _V1_TIMES.get(name, name)
+            value = data.get(v1_name) if name in _V1_OPTIONAL else data[v1_name]
+            if name in _V1_TIMES and value is not None:
+                value = timestamp(datetime.fromisoformat(value))
             values[name] = value
         return cls(**values)
 
 
-_STATUS_TIMES = frozenset(
-    {
-        "occurred_at",
-        "dispatched_at",
-        "eta",
-        "arrived_at",
-        "last_checkpoint_at",
-        "next_checkpoint_planned_at",
-        "next_checkpoint_due_at",
-    }
-)
-_STATUS_OPTIONAL = frozenset({"next_checkpoint_due_at", "next_leg_minutes"})  # absent in older records
+STATUS_VERSION = 2
+_V1_TIMES = {
+    "occurred_ts": "occurred_at",
+    "dispatched_ts": "dispatched_at",
+    "eta_ts": "eta",
+    "arrived_ts": "arrived_at",
+    "last_checkpoint_ts": "last_checkpoint_at",
+    "next_checkpoint_planned_ts": "next_checkpoint_planned_at",
+    "next_checkpoint_due_ts": "next_checkpoint_due_at",
+}
+_V1_OPTIONAL = frozenset({"next_checkpoint_due_ts", "next_leg_minutes"})  # absent in older records
 
 
 @dataclass(slots=True)
@@ -313,21 +320,21 @@ def step_shipment(
     status = ShipmentStatus(
         shipment_id=new.shipment_id,
         version=new.version,
-        occurred_at=event.occurred_at,
+        occurred_ts=at,
         commodity=new.commodity,
         quantity_kg=new.quantity_kg,
         origin_regency=new.origin_regency,
         destination=new.destination,
         harvest_id=new.harvest_id,
-        dispatched_at=from_ts(new.dispatched_ts) if new.dispatched_ts is not None else None,
-        eta=from_ts(new.eta_ts) if new.eta_ts is not None else None,
-        arrived_at=from_ts(new.arrived_ts) if new.arrived_ts is not None else None,
+        dispatched_ts=new.dispatched_ts,
+        eta_ts=new.eta_ts,
+        arrived_ts=new.arrived_ts,
         last_checkpoint=new.last_checkpoint,
-        last_checkpoint_at=from_ts(new.last_checkpoint_ts) if new.last_checkpoint_ts is not None else None,
+        last_checkpoint_ts=new.last_checkpoint_ts,
         next_checkpoint=stop[0] if stop else None,
-        next_checkpoint_planned_at=from_ts(stop[2]) if stop else None,
+        next_checkpoint_planned_ts=stop[2] if stop else None,
         previous_next_checkpoint=previous_next,
-        next_checkpoint_due_at=from_ts(leg[0]) if leg else None,
+        next_checkpoint_due_ts=leg[0] if leg else None,
         next_leg_minutes=leg[1] / 60.0 if leg else None,
     )
     return new, status
@@ -509,13 +516,13 @@ def apply_supply(
     if status.destination_key != target.key:
         raise ValueError(f"status for {status.destination_key} given to supply target {target.key}")
     new = _supply_state(state, target, config, in_place)
-    at = timestamp(status.occurred_at)
+    at = status.occurred_ts
     _run_down(new, max(at, new.watermark), target, config)
     known = new.in_transit.get(status.shipment_id)
     if status.shipment_id in new.arrived or (known is not None and known[0] >= status.version):
         pass  # a repeated or older snapshot
-    elif status.arrived_at is not None:
-        arrived_ts = timestamp(status.arrived_at)
+    elif status.arrived_ts is not None:
+        arrived_ts = status.arrived_ts
         new.in_transit.pop(status.shipment_id, None)
         new.arrived[status.shipment_id] = arrived_ts
         _count_arrival(new, status.quantity_kg, arrived_ts, target, config)
@@ -524,11 +531,11 @@ def apply_supply(
             status.version,
             status.quantity_kg,
             status.origin_regency,
-            _ts(status.eta),
+            status.eta_ts,
             status.next_checkpoint,
-            _ts(status.next_checkpoint_planned_at),
+            status.next_checkpoint_planned_ts,
             status.last_checkpoint,
-            _ts(status.next_checkpoint_due_at),
+            status.next_checkpoint_due_ts,
             status.next_leg_minutes * 60.0 if status.next_leg_minutes is not None else 0.0,
         ]
     return new
@@ -870,16 +877,16 @@ def apply_route(
     if checkpoint not in status.checkpoint_keys:
         raise ValueError(f"status of {status.shipment_id} does not concern checkpoint {checkpoint}")
     new = _working_copy(state, in_place, RouteState)
-    at = timestamp(status.occurred_at)
+    at = status.occurred_ts
     new.watermark = max(new.watermark, at)
     current = new.expected.get(status.shipment_id) or new.versions.get(status.shipment_id)
     if current is None or current[0] < status.version:
-        heading_here = status.next_checkpoint == checkpoint and status.arrived_at is None
-        if heading_here and status.next_checkpoint_planned_at is not None:
-            due = status.next_checkpoint_due_at or status.next_checkpoint_planned_at
+        heading_here = status.next_checkpoint == checkpoint and status.arrived_ts is None
+        if heading_here and status.next_checkpoint_planned_ts is not None:
+            due = status.next_checkpoint_due_ts
             new.expected[status.shipment_id] = [
                 status.version,
-                timestamp(due),
+                due if due is not None else status.next_checkpoint_planned_ts,
                 status.quantity_kg,
                 status.commodity,
                 status.origin_regency,
@@ -1083,9 +1090,9 @@ def apply_harvest(
     else:
         if event.origin_key != key:
             raise ValueError(f"status with origin {event.origin_key} given to the state of {key}")
-        at = timestamp(event.occurred_at)
-        if event.shipment_id not in new.counted and event.dispatched_at is not None:
-            dispatched = timestamp(event.dispatched_at)
+        at = event.occurred_ts
+        if event.shipment_id not in new.counted and event.dispatched_ts is not None:
+            dispatched = event.dispatched_ts
             new.counted[event.shipment_id] = dispatched
             _allocate(new, event.harvest_id, event.quantity_kg, dispatched, config)
     new.watermark = max(new.watermark, at)

@@ -383,8 +383,41 @@ def test_duplicate_and_stale_shipment_events_change_nothing():
     stale_state, stale = step_shipment(state, truck.passes(1))
     assert stale is None and stale_state == state
     state, arrived = step_shipment(state, truck.arrives())
-    assert arrived.arrived_at is not None and arrived.checkpoint_keys == ("merak_port",)
+    assert arrived.arrived_ts is not None and arrived.checkpoint_keys == ("merak_port",)
     assert step_shipment(state, truck.arrives())[1] is None
+
+
+def _as_version_1(status: ShipmentStatus) -> dict:
+    """A snapshot as the previous release wrote it to the repartition topic: a dict, ISO 8601 times."""
+    times = {"occurred_ts": "occurred_at", "dispatched_ts": "dispatched_at", "eta_ts": "eta",
+             "arrived_ts": "arrived_at", "last_checkpoint_ts": "last_checkpoint_at",
+             "next_checkpoint_planned_ts": "next_checkpoint_planned_at",
+             "next_checkpoint_due_ts": "next_checkpoint_due_at"}  # fmt: skip
+    data = {"v": 1}
+    for name, value in status._asdict().items():
+        if name in times:
+            data[times[name]] = datetime.fromtimestamp(value, WIB).isoformat() if value is not None else None
+        else:
+            data[name] = value
+    return data
+
+
+def test_shipment_snapshots_written_by_the_previous_release_still_decode():
+    truck = Truck(new_id(7), T0, 29_000.0)
+    state, snapshots = None, []
+    for event in (truck.dispatch(), truck.passes(1), truck.passes(2), truck.arrives()):
+        state, status = step_shipment(state, event)
+        snapshots.append(status)
+    for status in snapshots:
+        assert ShipmentStatus.from_json(json.loads(json.dumps(status.to_json()))) == status
+        assert ShipmentStatus.from_json(json.loads(json.dumps(_as_version_1(status)))) == status
+    oldest = {k: v for k, v in _as_version_1(snapshots[0]).items() if k not in ("next_checkpoint_due_at",
+                                                                               "next_leg_minutes")}  # fmt: skip
+    assert ShipmentStatus.from_json(oldest).next_checkpoint_due_ts is None  # before due times existed
+    with pytest.raises(ValueError, match="unknown ShipmentStatus version 3"):
+        ShipmentStatus.from_json([3, *snapshots[0]])
+    with pytest.raises(ValueError, match="has 18 fields, got 17"):
+        ShipmentStatus.from_json(snapshots[0].to_json()[:-1])
 
 
 def test_a_repeated_arrival_snapshot_adds_stock_once(cipinang):
