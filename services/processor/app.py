@@ -64,9 +64,11 @@ class HeldRecords:
     def __len__(self) -> int:
         return len(self._heap)
 
-    def add(self, messages: Iterable[Any]) -> None:
-        for message in messages:  # offsets are unique within a partition: messages are never compared
-            heapq.heappush(self._heap, (event_time_of(message), message.offset, message))
+    def add(self, messages: Sequence[Any], event_times: Sequence[float]) -> None:
+        """`messages` in offset order, with their event times (event_time_of)."""
+        for message, event_time in zip(messages, event_times, strict=True):
+            # offsets are unique within a partition: messages are never compared
+            heapq.heappush(self._heap, (event_time, message.offset, message))
             self._offsets.append(message.offset)
 
     def pop_ready(self, safe: float) -> list[Any]:
@@ -210,8 +212,11 @@ class Runner:
         committed offset stays at the oldest record still waiting (it is read again after a crash;
         the aggregates' detectors ignore a record they have already applied). The held records are
         changed in place: a batch that is not committed means a rebalance, which forgets them."""
-        for tp, run in runs.items():  # tentatively handed: counts for the stage's safe time
-            self._note_received(tp, run)
+        event_times = {tp: [event_time_of(m) for m in run] for tp, run in runs.items()}
+        for tp, times in event_times.items():  # tentatively handed: counts for the stage's safe time
+            newest = max(times)
+            if newest > self.received_watermark.get(tp, NO_WATERMARK):
+                self.received_watermark[tp] = newest
         safe = await self.safe_time(stage.time_sources, extra=runs)
         if epoch != self.committer.epoch:
             return {}  # revoked meanwhile: these records are read again
@@ -219,7 +224,7 @@ class Runner:
         for tp in {*runs, *(tp for tp, held in self.held.items() if held and tp.topic == stage.topic)}:
             received = runs.get(tp, [])
             held = self.held.setdefault(tp, HeldRecords())
-            held.add(received)
+            held.add(received, event_times.get(tp, ()))
             ready = held.pop_ready(safe)
             if not ready and not received:
                 continue
@@ -230,11 +235,6 @@ class Runner:
                 next_offset = 1 + (received[-1].offset if received else self.handed.get(tp, -1))
             plans[tp] = (ready, next_offset, received, held)
         return plans
-
-    def _note_received(self, tp: TP, run: list[Any]) -> None:
-        watermark = max(event_time_of(m) for m in run)
-        if watermark > self.received_watermark.get(tp, NO_WATERMARK):
-            self.received_watermark[tp] = watermark
 
     async def heal(self, stages: Iterable[Stage]) -> None:
         """Re-read partitions with a hole; process what a skipped gap unblocked."""
@@ -250,7 +250,8 @@ class Runner:
     ) -> tuple[Work, float, float | None]:
         work = Work(tp, next_offset, self.outputs)
         watermark = self.partition_watermark.get(tp, NO_WATERMARK)
-        for message in stage.in_event_time_order(messages):
+        # a held stage's records are released in event-time order already
+        for message in messages if stage.time_sources else stage.in_event_time_order(messages):
             stage.handle(work, message)
             event_time = stage.event_time(message)
             if event_time is not None and event_time > watermark:

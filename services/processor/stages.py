@@ -321,7 +321,7 @@ class PriceStage(ContractStage):
                 "quality_grade": p.quality_grade,
                 "province_code": p.province_code,
             }
-            work.forward(self.forward_topic, p.commodity, _forward(event, body), ts)
+            work.forward(self.forward_topic, (p.commodity,), _forward(event, body), ts)
 
 
 class RepartitionStage(Stage):
@@ -424,14 +424,12 @@ class ShipmentStage(ContractStage):
             return  # a repeated or superseded event: the shipment is already past it
         status: ShipmentStatus = result
         value = _forward(event, {"kind": "status", "status": status.to_json()})
-        at = status.occurred_ts
-        if status.destination_key in self.detection.supply_targets:
-            work.forward(self.forward_topic, f"supply|{status.destination_key}", value, at)
-        for checkpoint in status.checkpoint_keys:
-            work.forward(self.forward_topic, f"route|{checkpoint}", value, at)
+        keys = [f"supply|{status.destination_key}"] if status.destination_key in self.detection.supply_targets else []
+        keys += [f"route|{checkpoint}" for checkpoint in status.checkpoint_keys]
         if status.dispatched_ts is not None and (before is None or before.dispatched_ts is None):
             # the harvest aggregate counts a shipment once: its first snapshot with a dispatch time
-            work.forward(self.forward_topic, f"harvest|{status.origin_key}", value, at)
+            keys.append(f"harvest|{status.origin_key}")
+        work.forward(self.forward_topic, keys, value, status.occurred_ts)
 
     def tick(self, work: Work, partition: int, now: float) -> None:
         """Forget arrived shipments once no event of theirs can still be on time."""
@@ -474,7 +472,7 @@ class HarvestStage(ContractStage):
             "available_from": p.expected_available_from.isoformat(),
             "available_until": p.expected_available_until.isoformat(),
         }
-        work.forward(self.forward_topic, f"harvest|{key}", _forward(event, body), ts)
+        work.forward(self.forward_topic, (f"harvest|{key}",), _forward(event, body), ts)
 
 
 TickFunction = Callable[[Any, datetime, str], tuple[Any, list[Condition]]]

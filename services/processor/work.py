@@ -140,10 +140,10 @@ class Work:
                 table.put_committed(key, state, self.tp.partition)
 
     # --- outputs ---------------------------------------------------------------------------------
-    def forward(self, topic: str, key: str, value: bytes, event_time: float) -> None:
-        """A record for a repartition topic (the next stage), with its event time in a header."""
+    def forward(self, topic: str, keys: Iterable[str], value: bytes, event_time: float) -> None:
+        """A record per key for a repartition topic (the next stage), with its event time in a header."""
         headers = [(EVENT_TIME_HEADER, repr(event_time).encode())]
-        self.forwards.append(Record(topic, key.encode(), value, headers=headers))
+        self.forwards.extend(Record(topic, key.encode(), value, headers=headers) for key in keys)
 
     def emit_transitions(self, transitions: Iterable[Transition], triggered_at: float | None) -> None:
         """Alert events for lifecycle transitions; `triggered_at`: produced_at of the event behind them."""

@@ -1130,7 +1130,7 @@ def judge_harvest(state: HarvestState, key: str, config: HarvestConfig) -> Condi
     keep = config.keep_after_window.total_seconds()
     state.lots = {hid: lot for hid, lot in state.lots.items() if now <= lot[2] + keep and lot[3] < lot[0]}
     oldest_lot = min((lot[1] for lot in state.lots.values()), default=now)
-    state.counted = {k: v for k, v in state.counted.items() if v >= oldest_lot - keep}
+    _drop_older(state.counted, oldest_lot - keep, lambda dispatched_ts: dispatched_ts)  # counted as they left
     level, unshipped_kg, late = 0, 0.0, []
     for harvest_id, (kg, start, until, shipped) in state.lots.items():
         left = kg - shipped

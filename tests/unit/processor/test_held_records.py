@@ -31,7 +31,7 @@ def test_ready_records_come_out_in_event_time_order_and_the_oldest_waiting_offse
     safe_so_far = float("-inf")
     for step, safe in enumerate(safes):
         chunk = times[step * batch : (step + 1) * batch]
-        held.add([record(offset + i, t) for i, t in enumerate(chunk)])
+        held.add([record(offset + i, t) for i, t in enumerate(chunk)], chunk)
         waiting.update({offset + i: t for i, t in enumerate(chunk)})
         offset += len(chunk)
         safe_so_far = max(safe_so_far, safe)  # the safe time never goes back
@@ -46,7 +46,7 @@ def test_ready_records_come_out_in_event_time_order_and_the_oldest_waiting_offse
 
 def test_a_record_waits_while_its_event_time_is_past_the_safe_time():
     held = HeldRecords()
-    held.add([record(0, 100.0), record(1, 50.0), record(2, 70.0)])
+    held.add([record(0, 100.0), record(1, 50.0), record(2, 70.0)], [100.0, 50.0, 70.0])
     assert [r.offset for r in held.pop_ready(60.0)] == [1]
     assert held.oldest_offset() == 0  # offset 0 still waits: the committed offset stays there
     assert [r.offset for r in held.pop_ready(100.0)] == [2, 0]
