@@ -23,7 +23,7 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import structlog
@@ -203,7 +203,7 @@ class ContractStage(Stage):
         self._last_event_time: float | None = None
 
     def handle(self, work: Work, message: Message) -> None:
-        source = Source(message.topic, message.partition, message.offset, message.key, message.value)
+        source: Source = message
         work.consumed += 1
         if message.timestamp:
             work.last_timestamp_ms = int(message.timestamp * 1000)
@@ -335,7 +335,7 @@ class RepartitionStage(Stage):
         self._last_event_time: float | None = None
 
     def handle(self, work: Work, message: Message) -> None:
-        source = Source(message.topic, message.partition, message.offset, message.key, message.value)
+        source: Source = message
         work.consumed += 1
         if message.timestamp:
             work.last_timestamp_ms = int(message.timestamp * 1000)
@@ -479,8 +479,7 @@ TickFunction = Callable[[Any, datetime, str], tuple[Any, list[Condition]]]
 PARSED_KEPT = 4096  # aggregates records parsed and kept for the same bytes under other keys
 
 
-@dataclass(frozen=True, slots=True)
-class AggregateInput:
+class AggregateInput(NamedTuple):
     """An aggregates record, parsed: a shipment snapshot or a harvest report, at event time `at`."""
 
     event: ShipmentStatus | HarvestReported

@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from faust.types import TP
 
@@ -50,9 +50,9 @@ class Outputs:
         return self.contract_names.get(topic, topic)
 
 
-@dataclass(slots=True)
-class Source:
-    """Where an event came from: enough to dead-letter it with its original bytes."""
+class Source(Protocol):
+    """Where an event came from, enough to dead-letter it with its original bytes: the consumed
+    record itself (a Faust message), not a copy made for every record."""
 
     topic: str
     partition: int

@@ -50,17 +50,17 @@ def _iso(ts: float | None) -> str | None:
 
 
 # --- shipment events and the per-shipment state --------------------------------------------------
+# Events and snapshots are named tuples: immutable, and built for every shipment event at a fraction
+# of a frozen dataclass's cost.
 
 
-@dataclass(frozen=True, slots=True)
-class PlannedStop:
+class PlannedStop(NamedTuple):
     checkpoint: str
     sequence: int
     planned_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class ShipmentDispatched:
+class ShipmentDispatched(NamedTuple):
     shipment_id: str
     occurred_at: datetime
     commodity: str
@@ -72,8 +72,7 @@ class ShipmentDispatched:
     harvest_id: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class ShipmentCheckpointPassed:
+class ShipmentCheckpointPassed(NamedTuple):
     shipment_id: str
     occurred_at: datetime
     checkpoint: str
@@ -86,8 +85,7 @@ class ShipmentCheckpointPassed:
     eta: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class ShipmentArrived:
+class ShipmentArrived(NamedTuple):
     shipment_id: str
     occurred_at: datetime
     commodity: str
@@ -140,11 +138,9 @@ class ShipmentStatus(NamedTuple):
     """Where one shipment stands after an event: what the aggregates need, nothing more. Times are
     seconds since the epoch (the aggregates' states keep them so).
 
-    Travels through the processor's repartition topic as `to_json()`, a JSON array in field order:
-    a snapshot goes to two to four aggregates, so it is built, encoded and decoded once per event
-    and aggregate, and a named tuple with epoch seconds costs a fraction of a frozen dataclass with
-    datetimes. `version` grows with every change, so an aggregate can drop a duplicate or an older
-    snapshot.
+    Travels through the processor's repartition topic as `to_json()`, a JSON array in field order (to
+    two to four aggregates: epoch seconds spare a datetime conversion at every step). `version` grows
+    with every change, so an aggregate can drop a duplicate or an older snapshot.
     """
 
     shipment_id: str
@@ -252,10 +248,23 @@ class ShipmentState:
             raise ValueError(f"unknown ShipmentState version {data.get('v')!r}; expected 1")
         return cls(**{name: data[name] for name in cls.__slots__})
 
-    def copy(self) -> ShipmentState:
-        new = ShipmentState(**{name: getattr(self, name) for name in self.__slots__})
-        new.route = [list(stop) for stop in self.route]
-        return new
+    def copy(self) -> ShipmentState:  # spelled out: one per shipment event (a test checks every field)
+        return ShipmentState(
+            self.shipment_id,
+            self.version,
+            self.commodity,
+            self.quantity_kg,
+            self.origin_regency,
+            self.destination,
+            self.harvest_id,
+            [list(stop) for stop in self.route],
+            self.dispatched_ts,
+            self.eta_ts,
+            self.passed_sequence,
+            self.last_checkpoint,
+            self.last_checkpoint_ts,
+            self.arrived_ts,
+        )
 
     def next_stop(self) -> list[Any] | None:
         for stop in self.route:
@@ -413,9 +422,14 @@ class SupplyConfig:
     # Jakarta empties over Lebaran (mudik); its markets need, and so receive, less without being short.
     demand_calendar: Mapping[int, float] = field(default_factory=dict)
     arrived_memory: timedelta = timedelta(days=3)  # arrivals remembered to ignore a repeated snapshot
+    # the inflows' time constants in days (from the half-lives), used at every arrival and judgement
+    usual_inflow_tau_days: float = field(init=False, repr=False, compare=False)
+    recent_inflow_tau_days: float = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_expected_shares", {})
+        object.__setattr__(self, "usual_inflow_tau_days", _days(self.usual_inflow_halflife))
+        object.__setattr__(self, "recent_inflow_tau_days", _days(self.recent_inflow_halflife))
 
     def demand_share(self, day: int) -> float:
         return self.demand_calendar.get(day, 1.0)
@@ -555,8 +569,8 @@ def _supply_state(state: SupplyState | None, target: SupplyTarget, config: Suppl
     if new.stock_kg is None:
         new.stock_kg = target.initial_stock_kg
     if new.usual_inflow_kg is None:  # until arrivals teach them, inflows are the requirement
-        new.usual_inflow_kg = target.daily_requirement_kg * _days(config.usual_inflow_halflife)
-        new.recent_inflow_kg = target.daily_requirement_kg * _days(config.recent_inflow_halflife)
+        new.usual_inflow_kg = target.daily_requirement_kg * config.usual_inflow_tau_days
+        new.recent_inflow_kg = target.daily_requirement_kg * config.recent_inflow_tau_days
     return new
 
 
@@ -573,8 +587,8 @@ def _decays(age_days: float, target: SupplyTarget, config: SupplyConfig) -> tupl
     """What is left after `age_days` of an arrival's weight in the usual inflow, the recent inflow and
     (produce markets) the stock."""
     return (
-        math.exp(-age_days / _days(config.usual_inflow_halflife)),
-        math.exp(-age_days / _days(config.recent_inflow_halflife)),
+        math.exp(-age_days / config.usual_inflow_tau_days),
+        math.exp(-age_days / config.recent_inflow_tau_days),
         math.exp(-age_days / target.turnover_days) if target.turnover_days is not None else 1.0,
     )
 
@@ -592,8 +606,8 @@ def _count_arrival(
 def inflows_kg_per_day(state: SupplyState, config: SupplyConfig) -> tuple[float, float]:
     """(usual, recent) arrivals per day, as of state.stock_ts."""
     return (
-        (state.usual_inflow_kg or 0.0) / _days(config.usual_inflow_halflife),
-        (state.recent_inflow_kg or 0.0) / _days(config.recent_inflow_halflife),
+        (state.usual_inflow_kg or 0.0) / config.usual_inflow_tau_days,
+        (state.recent_inflow_kg or 0.0) / config.recent_inflow_tau_days,
     )
 
 
@@ -721,7 +735,7 @@ def judge_supply(state: SupplyState, target: SupplyTarget, config: SupplyConfig)
     # Arrivals of the last days against the usual: a produce market that receives half its usual inflow
     # is short whatever the stock estimate says. An alert at most.
     usual_kg, recent_kg = inflows_kg_per_day(state, config)
-    expected_share = config.expected_share(today, _days(config.recent_inflow_halflife))
+    expected_share = config.expected_share(today, config.recent_inflow_tau_days)
     expected_inflow_kg = usual_kg * expected_share
     recent_pct = recent_kg / expected_inflow_kg * 100.0 if expected_inflow_kg > 0.0 else 100.0
     if target.turnover_days is None or warming_up:  # a stocking market: the cover signal judges it

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from pantau.detect.conditions import Rejected
 from pantau.detect.lifecycle import AlertState, step_lifecycle, tick_lifecycle
 from pantau.detect.price import PriceObservation, PriceState, step_price
+from pantau.detect.supply import ShipmentState
 
 from .conftest import START, at
 
@@ -65,3 +66,13 @@ def test_an_alert_state_copy_keeps_every_field():
     copied = state.copy()
     assert copied is not state
     assert {name: getattr(copied, name) for name in AlertState.__slots__} == values
+
+
+def test_a_shipment_state_copy_keeps_every_field_and_owns_its_route():
+    values = {name: f"value-{i}" for i, name in enumerate(ShipmentState.__slots__)}
+    values["route"] = [["bakauheni_port", 1, 100.0], ["merak_port", 2, 200.0]]
+    state = ShipmentState(**values)
+    copied = state.copy()
+    assert {name: getattr(copied, name) for name in ShipmentState.__slots__} == values
+    copied.route[0][1] = 9  # stepping the copy leaves the original as it was
+    assert state.route[0][1] == 1
