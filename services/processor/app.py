@@ -250,8 +250,7 @@ class Runner:
     ) -> tuple[Work, float, float | None]:
         work = Work(tp, next_offset, self.outputs)
         watermark = self.partition_watermark.get(tp, NO_WATERMARK)
-        # a held stage's records are released in event-time order already
-        for message in messages if stage.time_sources else stage.in_event_time_order(messages):
+        for message in messages:  # offset order; a held stage's are released in event-time order
             stage.handle(work, message)
             event_time = stage.event_time(message)
             if event_time is not None and event_time > watermark:

@@ -67,7 +67,6 @@ from pantau.detect.supply import (
     tick_supply,
 )
 from pantau.detect.timebase import from_ts
-from services.processor.committer import event_time_of
 from services.processor.tables import NO_WATERMARK, KeyState, StateTable
 from services.processor.work import (
     INVALID_VALUE,
@@ -179,10 +178,6 @@ class Stage:
 
     def tick(self, work: Work, partition: int, now: float) -> None:
         pass
-
-    def in_event_time_order(self, messages: list[Message]) -> list[Message]:
-        """The order to handle one partition's records of a batch in (offset order by default)."""
-        return messages
 
     def event_time(self, message: Message) -> float | None:
         """Event time of the last handled record (for partition watermarks), if known."""
@@ -350,12 +345,6 @@ class RepartitionStage(Stage):
 
     def event_time(self, message: Message) -> float | None:
         return self._last_event_time
-
-    def in_event_time_order(self, messages: list[Message]) -> list[Message]:
-        # A repartition partition interleaves records forwarded from several source partitions, each
-        # batch of them covering its own stretch of event time; in event-time order a detector does
-        # not judge one shipment late only because another partition's records are not handled yet.
-        return sorted(messages, key=event_time_of)
 
     def parse(self, value: bytes) -> Any:
         return orjson.loads(value)
