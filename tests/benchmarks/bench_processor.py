@@ -9,7 +9,9 @@ Prints, each next to its target (printed, not asserted):
   End to end: until the repartition stages (disparity, aggregates) have handled every record the
   source stages forwarded, not just until the source topics are read (the intake rate is shown
   too). By wall clock, and per CPU second of the worker process (the broker shares this machine's
-  cores, so the wall-clock figure swings with its load; the CPU figure much less);
+  cores, so the wall-clock figure swings with its load; the CPU figure much less); with the
+  repartition records written per source event (each is produced, fetched and held again: they bound
+  the mix);
 - the same for a bare Faust agent loop over raw bytes in the same run (Faust's per-record path, which
   the processor's agents bypass: they get each fetched list of records at once; the ratio survives a
   busy machine better than the absolute figures);
@@ -116,6 +118,7 @@ class Throughput:
     intake_per_s: float  # source events handled per second (the stages reading the contract topics)
     events_per_s: float  # end to end: until the repartition stages have handled all they were sent
     events_per_cpu_s: float  # end to end, per CPU second of the worker process (steadier when shared)
+    forwards_per_event: float  # repartition records the source stages wrote per source event
 
 
 def full_speed(env: ProcessorEnv, events: list, label: str) -> Throughput:
@@ -153,6 +156,7 @@ def full_speed(env: ProcessorEnv, events: list, label: str) -> Throughput:
         intake_per_s=counted / max(intake_done - start_at, 1e-9),
         events_per_s=counted / max(now - start_at, 1e-9),
         events_per_cpu_s=counted / max(cpu - start_cpu, 1e-9),
+        forwards_per_event=forwarded / len(events),
     )
 
 
@@ -281,14 +285,17 @@ def main(argv: list[str] | None = None) -> None:
     try:
         print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} (other work skews figures)")
         prices = price_events(args.events)
+        rates = {}
         for label, events in (("simulator mix", simulator_events(args.events)), ("prices only", prices)):
-            rate = full_speed(ProcessorEnv.fresh(settings, logs), events, label.split()[0])
+            rate = rates[label] = full_speed(ProcessorEnv.fresh(settings, logs), events, label.split()[0])
             print(f"{label + ',':<15} exactly_once, 1 worker, end to end: {rate.events_per_s:,.0f} events/s, "
                   f"{rate.events_per_cpu_s:,.0f} per worker CPU second   (target >= {THROUGHPUT_TARGET:,}; "
-                  f"intake alone {rate.intake_per_s:,.0f} events/s)")
+                  f"intake alone {rate.intake_per_s:,.0f} events/s; "
+                  f"{rate.forwards_per_event:.2f} repartition records per event)")
         bare = bare_faust_loop(ProcessorEnv.fresh(settings, logs), prices)
+        ratios = ", ".join(f"{label} {rate.events_per_s / bare:.2f}x" for label, rate in rates.items())
         print(f"bare Faust agent loop over raw bytes:   {bare:,.0f} events/s   (Faust's per-record path; "
-              f"prices only does {rate.events_per_s / bare:.2f}x that)")
+              f"end to end: {ratios} that)")
         delays = latency(ProcessorEnv.fresh(settings, logs), 1000.0, args.seconds)
         if not delays:
             print("event-to-alert latency: no alert received")
