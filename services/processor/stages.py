@@ -66,7 +66,7 @@ from pantau.detect.supply import (
     tick_route,
     tick_supply,
 )
-from pantau.detect.timebase import from_ts
+from pantau.detect.timebase import drop_older, from_ts
 from services.processor.tables import NO_WATERMARK, KeyState, StateTable
 from services.processor.work import (
     INVALID_VALUE,
@@ -147,11 +147,7 @@ def _remember(state: KeyState, event_id: str, ts: float, tolerance_s: float) -> 
     # from the front at once (a key's changelog record is written every batch it changes, and
     # 60 stale ids were most of a price key's), and in a full sweep for ids that came out of order.
     horizon = state.watermark - tolerance_s
-    while seen:
-        oldest = next(iter(seen))
-        if seen[oldest] >= horizon:
-            break
-        del seen[oldest]
+    drop_older(seen, horizon, lambda event_ts: event_ts)
     if len(seen) >= SEEN_PRUNE_AT:
         for old in [k for k, t in seen.items() if t < horizon]:
             del seen[old]

@@ -39,7 +39,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any, NamedTuple
 
 from pantau.detect.conditions import AlertType, Condition, Invalid, Place, PlaceKind, Rejected, Severity, Signal
-from pantau.detect.timebase import WIB, NaiveTimeError, from_ts, timestamp, wib_day_of_ts
+from pantau.detect.timebase import WIB, NaiveTimeError, drop_older, from_ts, timestamp, wib_day_of_ts
 
 _SEVERITIES = (Severity.NORMAL, Severity.WATCH, Severity.ALERT, Severity.CRISIS)
 _EVIDENCE_ITEMS = 10  # shipments listed in a condition's details, largest first
@@ -638,19 +638,6 @@ def _run_down(state: SupplyState, now: float, target: SupplyTarget, config: Supp
     state.watermark = max(state.watermark, now)
 
 
-def _drop_older(entries: dict[str, Any], oldest: float, time_of: Callable[[Any], float]) -> None:
-    """Forget entries from before `oldest`. They were added as events came, so roughly in time order:
-    dropping from the front until the first recent one costs only what is dropped (a full scan per
-    event was most of a shipment's cost); an entry out of order is dropped a little later."""
-    stale = []
-    for key, value in entries.items():
-        if time_of(value) >= oldest:
-            break
-        stale.append(key)
-    for key in stale:
-        del entries[key]
-
-
 def _below(value: float, watch: float, alert: float, crisis: float | None = None) -> tuple[int, float]:
     """Severity level of a value that is bad when low, and the threshold it was judged against."""
     if crisis is not None and value < crisis:
@@ -666,7 +653,7 @@ def judge_supply(state: SupplyState, target: SupplyTarget, config: SupplyConfig)
     """The supply of `target` at the state's event time (drops in-transit entries long past their ETA)."""
     now = state.watermark
     memory = config.arrived_memory.total_seconds()
-    _drop_older(state.arrived, now - memory, lambda arrived_ts: arrived_ts)
+    drop_older(state.arrived, now - memory, lambda arrived_ts: arrived_ts)
 
     # One pass over the shipments in transit, the bulk of a judgement: inlined, no call per entry.
     # Behind: past the ETA, or past the next checkpoint's due time plus slack for the leg, by the grace.
@@ -934,7 +921,7 @@ def judge_route(state: RouteState, checkpoint: str, config: RouteConfig) -> Cond
             delayed.append((shipment_id, entry))
     for shipment_id in stuck:
         del state.expected[shipment_id]
-    _drop_older(state.versions, now - window, lambda entry: entry[1])
+    drop_older(state.versions, now - window, lambda entry: entry[1])
     delayed.sort(key=lambda item: -item[1][2])
     count = len(delayed)
     volume = sum(entry[2] for _, entry in delayed)
@@ -1144,7 +1131,7 @@ def judge_harvest(state: HarvestState, key: str, config: HarvestConfig) -> Condi
     keep = config.keep_after_window.total_seconds()
     state.lots = {hid: lot for hid, lot in state.lots.items() if now <= lot[2] + keep and lot[3] < lot[0]}
     oldest_lot = min((lot[1] for lot in state.lots.values()), default=now)
-    _drop_older(state.counted, oldest_lot - keep, lambda dispatched_ts: dispatched_ts)  # counted as they left
+    drop_older(state.counted, oldest_lot - keep, lambda dispatched_ts: dispatched_ts)  # counted as they left
     level, unshipped_kg, late = 0, 0.0, []
     for harvest_id, (kg, start, until, shipped) in state.lots.items():
         left = kg - shipped

@@ -6,7 +6,9 @@ the day of an event is its UTC timestamp shifted by seven hours, divided into da
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any
 
 WIB = timezone(timedelta(hours=7), "WIB")
 _WIB_OFFSET_S = 7 * 3600
@@ -43,3 +45,16 @@ def date_to_day(value: date) -> int:
 
 def from_ts(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
+
+
+def drop_older(entries: dict[Any, Any], oldest: float, time_of: Callable[[Any], float]) -> None:
+    """Forget entries from before `oldest`. They were added as events came, so roughly in time order:
+    dropping from the front until the first recent one costs only what is dropped (a full scan per
+    event was most of a shipment's cost); an entry out of order is dropped a little later."""
+    stale = []
+    for key, value in entries.items():
+        if time_of(value) >= oldest:
+            break
+        stale.append(key)
+    for key in stale:
+        del entries[key]
