@@ -27,7 +27,7 @@ from faust.types import TP, Message
 from pantau.reference import load_reference
 from pantau.settings import Settings
 from services.processor import faust_fixes
-from services.processor.committer import CommitFailed, Committer, event_time_of
+from services.processor.committer import CommitFailed, Committer
 from services.processor.metrics import HELD_EVENTS, PROCESSING_SECONDS
 from services.processor.sequencer import Sequencer
 from services.processor.stages import (
@@ -51,37 +51,46 @@ MARKS_MAX = 1024  # noted points per time-source set; beyond it every other one 
 
 
 class HeldRecords:
-    """One partition's records waiting for the safe time: a heap by event time, so that each batch
+    """One partition's items waiting for the safe time: a heap by event time, so that each batch
     releases what became ready without sorting everything still waiting (a catch-up holds hundreds
-    of thousands), and their offsets in arrival order, whose first is the oldest record still waiting
-    (the committed offset stays there)."""
+    of thousands), and the offsets of their records in arrival order, whose first is the oldest
+    record with an item still waiting (the committed offset stays there)."""
 
     def __init__(self) -> None:
-        self._heap: list[tuple[float, int, Any]] = []
+        self._heap: list[tuple[float, int, int, Any]] = []
         self._offsets: deque[int] = deque()
-        self._released: set[int] = set()
+        self._waiting: dict[int, int] = {}  # record offset -> its items still waiting
 
     def __len__(self) -> int:
         return len(self._heap)
 
-    def add(self, messages: Sequence[Any], event_times: Sequence[float]) -> None:
-        """`messages` in offset order, with their event times (event_time_of)."""
-        for message, event_time in zip(messages, event_times, strict=True):
-            # offsets are unique within a partition: messages are never compared
-            heapq.heappush(self._heap, (event_time, message.offset, message))
-            self._offsets.append(message.offset)
+    def add(self, items: Iterable[Any]) -> None:
+        """Items of records in offset order, each with its event time `at`, `offset` and `index`."""
+        heap, offsets, waiting = self._heap, self._offsets, self._waiting
+        for item in items:
+            # (offset, index) is unique within a partition: items are never compared
+            heapq.heappush(heap, (item.at, item.offset, item.index, item))
+            count = waiting.get(item.offset)
+            if count is None:
+                offsets.append(item.offset)
+                count = 0
+            waiting[item.offset] = count + 1
 
     def pop_ready(self, safe: float) -> list[Any]:
-        """The records with event time up to `safe`, in event-time order (then offset order)."""
+        """The items with event time up to `safe`, in event-time order (then record order)."""
         ready = []
-        heap = self._heap
+        heap, waiting = self._heap, self._waiting
         while heap and heap[0][0] <= safe:
-            _, offset, message = heapq.heappop(heap)
-            self._released.add(offset)
-            ready.append(message)
-        offsets, released = self._offsets, self._released
-        while offsets and offsets[0] in released:
-            released.discard(offsets.popleft())
+            item = heapq.heappop(heap)[3]
+            left = waiting[item.offset] - 1
+            if left:
+                waiting[item.offset] = left
+            else:
+                del waiting[item.offset]
+            ready.append(item)
+        offsets = self._offsets
+        while offsets and offsets[0] not in waiting:
+            offsets.popleft()
         return ready
 
     def oldest_offset(self) -> int | None:
@@ -206,15 +215,16 @@ class Runner:
     async def _release(
         self, stage: Stage, runs: dict[TP, list[Any]], epoch: int
     ) -> dict[TP, tuple[list, int, list, HeldRecords]]:
-        """Records of a time-driven stage wait until the worker is safely past their event time, then
-        go in event-time order: a replay or a catch-up after a restart does not judge a shipment
-        late only because another partition's records about it have not been handled yet. The
-        committed offset stays at the oldest record still waiting (it is read again after a crash;
-        the aggregates' detectors ignore a record they have already applied). The held records are
-        changed in place: a batch that is not committed means a rebalance, which forgets them."""
-        event_times = {tp: [event_time_of(m) for m in run] for tp, run in runs.items()}
-        for tp, times in event_times.items():  # tentatively handed: counts for the stage's safe time
-            newest = max(times)
+        """Items of a time-driven stage's records wait until the worker is safely past their event
+        time, then go in event-time order: a replay or a catch-up after a restart does not judge a
+        shipment late only because another partition's records about it have not been handled yet.
+        The committed offset stays at the oldest record with an item still waiting (it is read again
+        after a crash; the aggregates' detectors ignore an item they have already applied). The held
+        items are changed in place: a batch that is not committed means a rebalance, which forgets
+        them."""
+        items = {tp: [item for message in run for item in stage.unpack(message)] for tp, run in runs.items()}
+        for tp, unpacked in items.items():  # tentatively handed: counts for the stage's safe time
+            newest = max(item.at for item in unpacked)
             if newest > self.received_watermark.get(tp, NO_WATERMARK):
                 self.received_watermark[tp] = newest
         safe = await self.safe_time(stage.time_sources, extra=runs)
@@ -224,7 +234,7 @@ class Runner:
         for tp in {*runs, *(tp for tp, held in self.held.items() if held and tp.topic == stage.topic)}:
             received = runs.get(tp, [])
             held = self.held.setdefault(tp, HeldRecords())
-            held.add(received, event_times.get(tp, ()))
+            held.add(items.get(tp, ()))
             ready = held.pop_ready(safe)
             if not ready and not received:
                 continue
@@ -250,7 +260,7 @@ class Runner:
     ) -> tuple[Work, float, float | None]:
         work = Work(tp, next_offset, self.outputs)
         watermark = self.partition_watermark.get(tp, NO_WATERMARK)
-        for message in messages:  # offset order; a held stage's are released in event-time order
+        for message in messages:  # offset order; a held stage's items are released in event-time order
             stage.handle(work, message)
             event_time = stage.event_time(message)
             if event_time is not None and event_time > watermark:
@@ -496,7 +506,13 @@ def create_app(settings: Settings, reference: Any = None) -> Processor:
         names.aggregates: PARTITIONS["aggregates"],
     }
     committer = Committer(app, exactly_once=settings.processing_guarantee == "exactly_once")
-    outputs = Outputs(names.alert, names.deadletter, settings.processor_app_id, names.contract_topics())
+    outputs = Outputs(
+        names.alert,
+        names.deadletter,
+        settings.processor_app_id,
+        names.contract_topics(),
+        {name: partitions[name] for name in internal},
+    )
     runner = Runner(app, settings, committer, outputs)
     runner.input_topics = {stage.topic for stage in stages.values()}
     runner.repartition_topics = {names.price_by_commodity, names.aggregates}

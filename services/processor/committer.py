@@ -17,9 +17,9 @@ faust_fixes), and this class commits.
 Repartition records are the exception: they are sent (and acknowledged) before the transaction,
 outside it, so that the repartition topics stay free of transaction markers and their offsets stay
 contiguous (services/processor/sequencer.py relies on that to tell a lost delivery from a gap). A
-batch that fails after that point is processed again and forwards the same records again, in the
-same order; the repartition stages' detectors are idempotent per record (shipment snapshots carry a
-version, harvests an id, prices an event time), so the alerts stay exactly-once.
+batch that fails after that point is processed again and forwards the same items again (bundled as
+that batch comes); the repartition stages' detectors are idempotent per item (shipment snapshots
+carry a version, harvests an id, prices an event time), so the alerts stay exactly-once.
 
 at_least_once: repartition records and outputs are sent and acknowledged first, then the changelog
 records, then the offsets are committed; a crash in between repeats work, never loses it (ids are
@@ -52,21 +52,6 @@ class Record:
     key: bytes | None
     value: bytes | None  # None: a tombstone (a table key deleted)
     partition: int | None = None  # None: the producer's partitioner picks it from the key
-    headers: list[tuple[str, bytes]] | None = None  # repartition records carry their event time here
-
-
-EVENT_TIME_HEADER = "pantau-event-time"
-
-
-def event_time_of(message: Any) -> float:
-    """The event time a repartition record carries (seconds); 0.0 when it has none.
-
-    A header, not the Kafka timestamp: brokers refuse timestamps more than an hour ahead of their
-    clock (log.message.timestamp.after.max.ms), and replays and tests carry event times ahead."""
-    for name, value in message.headers or ():
-        if name == EVENT_TIME_HEADER:
-            return float(value)
-    return 0.0
 
 
 @dataclass
@@ -82,7 +67,7 @@ class Unit:
 
 
 def _append(batch: Any, record: Record) -> bool:
-    metadata = batch.append(key=record.key, value=record.value, timestamp=None, headers=record.headers or [])
+    metadata = batch.append(key=record.key, value=record.value, timestamp=None, headers=[])
     return metadata is not None
 
 

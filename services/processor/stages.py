@@ -4,14 +4,15 @@ Stages fed by a contract topic (price, shipment, harvest) validate every record 
 decoder, the event type the topic carries, the record key the contract prescribes), skip duplicates
 (same event_id for the key), dead-letter events older than PROCESSOR_LATE_TOLERANCE_HOURS behind
 their key's newest one, and hand the rest to the detectors. The repartition stages (disparity,
-aggregates) get what the first ones forwarded, regrouped by the key their detector needs:
+aggregates) get what the first ones forwarded, regrouped by the key their detector needs (items
+with that key, bundled per partition and batch: services/processor/bundles.py):
 
     pangan.price.v1     --price-->      price_spike (per commodity:market)
-                          `--> {app}-price-by-commodity-repartition (key commodity)
+                          `--> {app}-price-by-commodity-repartition (item key commodity)
                                     --disparity--> price_disparity (Jakarta/Lampung per commodity)
     pangan.shipment.v1  --shipment-->   shipment state (per shipment_id)
     pangan.harvest.v1   --harvest-->    (validated, deduplicated)
-                          both `--> {app}-aggregates-repartition (key "{aggregate}|{key}")
+                          both `--> {app}-aggregates-repartition (item key "{aggregate}|{key}")
                                     --aggregates--> supply_gap (commodity:destination),
                                                     route_disruption (checkpoint),
                                                     harvest_unshipped (regency:commodity)
@@ -67,6 +68,7 @@ from pantau.detect.supply import (
     tick_supply,
 )
 from pantau.detect.timebase import drop_older, from_ts
+from services.processor.bundles import Forwarded, unpack
 from services.processor.tables import NO_WATERMARK, KeyState, StateTable
 from services.processor.work import (
     INVALID_VALUE,
@@ -169,6 +171,10 @@ class Stage:
     def handle(self, work: Work, message: Message) -> None:
         raise NotImplementedError
 
+    def unpack(self, message: Message) -> list[Forwarded]:
+        """A time-driven stage's items of a record, each handled at its own event time."""
+        raise NotImplementedError
+
     def finish(self, work: Work) -> None:
         """After the unit's records, before its tick: complete what the records left pending."""
 
@@ -259,7 +265,7 @@ class ContractStage(Stage):
 
 
 def _forward(event: Any, body: dict[str, Any]) -> bytes:
-    """A repartition record: what the next stage needs, with the triggering event's identity."""
+    """A repartition item: what the next stage needs, with the triggering event's identity."""
     return orjson.dumps({**body, "event_id": event.event_id, "produced_at": event.produced_at.timestamp()})
 
 
@@ -316,7 +322,9 @@ class PriceStage(ContractStage):
 
 
 class RepartitionStage(Stage):
-    """Common intake of a repartition topic (written by this processor: JSON, never user input)."""
+    """Common intake of a repartition topic (written by this processor, never user input): its
+    records are bundles of items (services/processor/bundles.py), taken apart when they arrive and
+    handled one by one, each at its own event time."""
 
     def __init__(self, name: str, topic: str, tables: tuple[StateTable, ...], detection: Detection) -> None:
         self.name = name
@@ -325,25 +333,29 @@ class RepartitionStage(Stage):
         self.detection = detection
         self._last_event_time: float | None = None
 
-    def handle(self, work: Work, message: Message) -> None:
-        source: Source = message
+    def unpack(self, message: Message) -> list[Forwarded]:
+        return unpack(message, self.parse)
+
+    def handle(self, work: Work, item: Forwarded) -> None:
         work.consumed += 1
-        if message.timestamp:
-            work.last_timestamp_ms = int(message.timestamp * 1000)
+        if item.timestamp:
+            work.last_timestamp_ms = int(item.timestamp * 1000)
         self._last_event_time = None
         try:
-            record = self.parse(message.value)
-            key = message.key.decode()
-            self.process(work, source, key, record)
+            if item.error is not None:
+                raise item.error
+            self.process(work, item, item.subject, item.body)
         except Exception as exc:
-            log.exception("repartitioned record failed; dead-lettered", topic=message.topic, offset=message.offset)
-            work.dead_letter(source, PROCESSING_ERROR, exc, error_type=PROCESSING_ERROR)
+            log.exception("repartitioned record failed; dead-lettered", topic=item.topic, offset=item.offset,
+                          item=item.index)  # fmt: skip
+            work.dead_letter(item, PROCESSING_ERROR, exc, error_type=PROCESSING_ERROR)
 
     def event_time(self, message: Message) -> float | None:
         return self._last_event_time
 
-    def parse(self, value: bytes) -> Any:
-        return orjson.loads(value)
+    def parse(self, value: dict[str, Any]) -> Any:
+        """An item's JSON object as `process` takes it."""
+        return value
 
     def process(self, work: Work, source: Source, key: str, record: Any) -> None:
         raise NotImplementedError
@@ -461,7 +473,6 @@ class HarvestStage(ContractStage):
 
 
 TickFunction = Callable[[Any, datetime, str], tuple[Any, list[Condition]]]
-PARSED_KEPT = 4096  # aggregates records parsed and kept for the same bytes under other keys
 
 
 class AggregateInput(NamedTuple):
@@ -515,17 +526,10 @@ class AggregateStage(RepartitionStage):
         super().__init__("aggregates", topic, (supply, route, harvest), detection)
         self.by_kind = {"supply": supply, "route": route, "harvest": harvest}
         self.judge_every_s = judge_every_s
-        self._parsed: dict[bytes, AggregateInput] = {}
 
-    def parse(self, value: bytes) -> AggregateInput:
-        # A snapshot comes once per aggregate it concerns (supply, one or two checkpoints, harvest), all
-        # in the same batch: parsed once. Immutable, so sharing it is safe.
-        parsed = self._parsed.get(value)
-        if parsed is None:
-            if len(self._parsed) >= PARSED_KEPT:
-                self._parsed.clear()
-            parsed = self._parsed[value] = AggregateInput.from_record(orjson.loads(value))
-        return parsed
+    def parse(self, value: dict[str, Any]) -> AggregateInput:
+        # once per bundle, shared by the snapshot's items there (immutable, so sharing is safe)
+        return AggregateInput.from_record(value)
 
     def process(self, work: Work, source: Source, key: str, record: AggregateInput) -> None:
         kind, _, subject_key = key.partition("|")

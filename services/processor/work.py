@@ -26,7 +26,8 @@ from pantau.contracts import (
 )
 from pantau.detect.lifecycle import Transition
 from pantau.metrics import ALERTS_EMITTED, CONSUMER_LAG, EVENTS_CONSUMED, EVENTS_DEADLETTERED, LAST_EVENT_TIMESTAMP
-from services.processor.committer import EVENT_TIME_HEADER, Record, Unit
+from services.processor.bundles import Bundler, Forwarded
+from services.processor.committer import Record, Unit
 from services.processor.metrics import DUPLICATES, EVENT_TO_ALERT_LATENCY, LATE_EVENTS, PRICE_LAST_OBSERVED
 from services.processor.tables import KeyState, StateTable
 
@@ -45,6 +46,7 @@ class Outputs:
     deadletter_topic: str
     consumer: str  # the dead letter's `consumer` field: the processor's app id
     contract_names: dict[str, str]  # actual topic name -> contract topic name (metric labels)
+    forward_partitions: dict[str, int]  # repartition topic -> its partition count
 
     def label(self, topic: str) -> str:
         return self.contract_names.get(topic, topic)
@@ -52,7 +54,7 @@ class Outputs:
 
 class Source(Protocol):
     """Where an event came from, enough to dead-letter it with its original bytes: the consumed
-    record itself (a Faust message), not a copy made for every record."""
+    record itself (a Faust message, or a repartition item), not a copy made for every record."""
 
     topic: str
     partition: int
@@ -69,7 +71,7 @@ class Work:
     staged: dict[tuple[str, str], tuple[StateTable, str, KeyState | None]] = field(default_factory=dict)
     owned: set[tuple[str, str]] = field(default_factory=set)  # staged with private detector and alert
     records: list[Record] = field(default_factory=list)  # alerts and dead letters
-    forwards: list[Record] = field(default_factory=list)  # repartition records
+    forwards: Bundler = field(init=False)  # repartition items, bundled per target partition
     consumed: int = 0
     deadlettered: Counter[tuple[str, str]] = field(default_factory=Counter)
     late: Counter[str] = field(default_factory=Counter)
@@ -79,6 +81,9 @@ class Work:
     # (kind, key) -> (event time, produced_at) of its oldest record applied but not judged yet
     unjudged: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
     last_timestamp_ms: int | None = None
+
+    def __post_init__(self) -> None:
+        self.forwards = Bundler(self.outputs.forward_partitions)
 
     # --- state -----------------------------------------------------------------------------------
     def state(self, table: StateTable, key: str) -> KeyState:
@@ -141,9 +146,8 @@ class Work:
 
     # --- outputs ---------------------------------------------------------------------------------
     def forward(self, topic: str, keys: Iterable[str], value: bytes, event_time: float) -> None:
-        """A record per key for a repartition topic (the next stage), with its event time in a header."""
-        headers = [(EVENT_TIME_HEADER, repr(event_time).encode())]
-        self.forwards.extend(Record(topic, key.encode(), value, headers=headers) for key in keys)
+        """`value` for each of `keys` to a repartition topic (the next stage), at `event_time`."""
+        self.forwards.add(topic, keys, value, event_time)
 
     def emit_transitions(self, transitions: Iterable[Transition], triggered_at: float | None) -> None:
         """Alert events for lifecycle transitions; `triggered_at`: produced_at of the event behind them."""
@@ -189,8 +193,10 @@ class Work:
             payload,
             occurred_at=now,
             source="processor",
+            # an item of a repartition bundle shares its record's offset: its index tells it apart
             event_id=stable_event_id(
-                "dead-letter", self.outputs.consumer, source.topic, source.partition, source.offset
+                "dead-letter", self.outputs.consumer, source.topic, source.partition, source.offset,
+                *((source.index,) if isinstance(source, Forwarded) else ()),
             ),
         )
         self.records.append(Record(self.outputs.deadletter_topic, payload.original_topic.encode(), encode_event(event)))
@@ -199,7 +205,7 @@ class Work:
             self.late[self.outputs.label(source.topic)] += 1
 
     def unit(self) -> Unit:
-        return Unit(self.tp, self.next_offset, self.records, self.changelog(), self.forwards)
+        return Unit(self.tp, self.next_offset, self.records, self.changelog(), self.forwards.records())
 
     # --- after the commit ------------------------------------------------------------------------
     def publish_metrics(self, price_latest: dict[str, float]) -> None:

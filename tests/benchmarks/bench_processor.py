@@ -10,8 +10,8 @@ Prints, each next to its target (printed, not asserted):
   source stages forwarded, not just until the source topics are read (the intake rate is shown
   too). By wall clock, and per CPU second of the worker process (the broker shares this machine's
   cores, so the wall-clock figure swings with its load; the CPU figure much less); with the
-  repartition records written per source event (each is produced, fetched and held again: they bound
-  the mix);
+  repartition items written per source event (each is encoded, decoded and held again) and the
+  records that carried them (bundles: Kafka's per-record costs are paid per bundle);
 - the same for a bare Faust agent loop over raw bytes in the same run (Faust's per-record path, which
   the processor's agents bypass: they get each fetched list of records at once; the ratio survives a
   busy machine better than the absolute figures);
@@ -54,6 +54,7 @@ from pantau.reference import load_reference
 from pantau.settings import REPO_ROOT
 from pantau.simulation import Simulation
 from pantau.simulation.engine import GroundTruth
+from services.processor.bundles import unpack
 from services.processor.topics import TopicNames
 from tests.conftest import TEST_DIR, _start, make_settings
 from tests.integration.processor.workers import ProcessorEnv
@@ -103,12 +104,20 @@ def progress(worker, topics) -> tuple[float, float]:
     return total, cpu
 
 
-def records_in(settings, topics: list[str]) -> int:
-    """Records written to `topics` so far (sum of their partitions' end offsets)."""
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
+def forwarded_in(settings, topics: list[str]) -> tuple[int, int]:
+    """Records written to `topics` so far, and the items those bundles hold (services.processor.bundles)."""
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False)
     try:
         partitions = [TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or ()]
-        return sum(consumer.end_offsets(partitions).values())
+        ends = consumer.end_offsets(partitions)
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        records = items = 0
+        while any(consumer.position(tp) < end for tp, end in ends.items()):
+            for batch in consumer.poll(timeout_ms=1000).values():
+                records += len(batch)
+                items += sum(len(unpack(record, lambda value: value)) for record in batch)
+        return records, items
     finally:
         consumer.close()
 
@@ -118,7 +127,8 @@ class Throughput:
     intake_per_s: float  # source events handled per second (the stages reading the contract topics)
     events_per_s: float  # end to end: until the repartition stages have handled all they were sent
     events_per_cpu_s: float  # end to end, per CPU second of the worker process (steadier when shared)
-    forwards_per_event: float  # repartition records the source stages wrote per source event
+    forwards_per_event: float  # repartition items the source stages wrote per source event
+    bundles_per_event: float  # and the records (bundles) that carried them
 
 
 def full_speed(env: ProcessorEnv, events: list, label: str) -> Throughput:
@@ -130,7 +140,7 @@ def full_speed(env: ProcessorEnv, events: list, label: str) -> Throughput:
     worker.wait_assigned(timeout_s=180)
     names = TopicNames.from_settings(env.settings.model_copy(update={"processor_app_id": env.app_id}))
     repartitions = [names.price_by_commodity, names.aggregates]
-    first = intake_done = forwarded = None
+    first = intake_done = forwarded = bundles = None
     deadline = time.monotonic() + 900
     while True:
         now = time.monotonic()
@@ -140,7 +150,7 @@ def full_speed(env: ProcessorEnv, events: list, label: str) -> Throughput:
                 first = (now, done, cpu)
             if done >= len(events):
                 intake_done = now
-                forwarded = records_in(env.settings, repartitions)  # final: only source stages forward
+                bundles, forwarded = forwarded_in(env.settings, repartitions)  # final: only source stages forward
         if intake_done is not None:
             handled, cpu = progress(worker, repartitions)
             if handled >= forwarded:
@@ -157,6 +167,7 @@ def full_speed(env: ProcessorEnv, events: list, label: str) -> Throughput:
         events_per_s=counted / max(now - start_at, 1e-9),
         events_per_cpu_s=counted / max(cpu - start_cpu, 1e-9),
         forwards_per_event=forwarded / len(events),
+        bundles_per_event=bundles / len(events),
     )
 
 
@@ -291,7 +302,8 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{label + ',':<15} exactly_once, 1 worker, end to end: {rate.events_per_s:,.0f} events/s, "
                   f"{rate.events_per_cpu_s:,.0f} per worker CPU second   (target >= {THROUGHPUT_TARGET:,}; "
                   f"intake alone {rate.intake_per_s:,.0f} events/s; "
-                  f"{rate.forwards_per_event:.2f} repartition records per event)")
+                  f"{rate.forwards_per_event:.2f} repartition items per event, "
+                  f"in {rate.bundles_per_event:.3f} records)")
         bare = bare_faust_loop(ProcessorEnv.fresh(settings, logs), prices)
         ratios = ", ".join(f"{label} {rate.events_per_s / bare:.2f}x" for label, rate in rates.items())
         print(f"bare Faust agent loop over raw bytes:   {bare:,.0f} events/s   (Faust's per-record path; "

@@ -50,14 +50,14 @@ def test_a_worker_started_on_a_large_backlog_drains_its_held_records_and_still_r
         if consumed >= stats.events and handed > 0 and held == 0 and lag == 0:
             break
         assert time.monotonic() < deadline, (
-            f"stalled: {consumed:.0f} of {stats.events} source events, {handed:.0f} repartitioned records "
+            f"stalled: {consumed:.0f} of {stats.events} source events, {handed:.0f} repartitioned items "
             f"handed, {held:.0f} held, lag {lag:.0f}; log:\n{worker.log_tail()}"
         )
         time.sleep(0.5)
-    assert peak_held > 0  # the backlog did make records wait for the safe time
-    # the safe time advances while the backlog is read: held records never grow to the whole backlog
+    assert peak_held > 0  # the backlog did make items wait for the safe time
+    # the safe time advances while the backlog is read: held items never grow to the whole backlog
     # (they did when only the newest repartition log ends were remembered, and the worker stalled)
-    assert peak_held < 0.75 * handed, f"{peak_held:.0f} of {handed:.0f} repartitioned records were held at once"
+    assert peak_held < 0.75 * handed, f"{peak_held:.0f} of {handed:.0f} repartitioned items were held at once"
 
     onset, end = start + timedelta(days=DAYS - 3), start + timedelta(days=DAYS - 3, hours=30)
 

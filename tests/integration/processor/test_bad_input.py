@@ -75,10 +75,10 @@ def test_invalid_records_are_dead_lettered_with_their_reason_and_original_bytes_
     assert "ShipmentArrived does not belong on pangan.price.v1" in dead["shipment:on_price_topic"].payload.error_message
     assert "'gula_pasir:pasar_tugu'" in dead["gula_pasir:somewhere_else"].payload.error_message
     # the valid event after them was processed: it reached the disparity stage
-    def reached(records) -> bool:
-        return any(orjson.loads(r.value)["event_id"] == good.event_id for r in records)
+    def reached(items) -> bool:
+        return any(item["event_id"] == good.event_id for item in items)
 
-    assert reached(env.read_raw(f"{env.app_id}-price-by-commodity-repartition", until=reached))
+    assert reached(env.read_forwarded("price-by-commodity", until=reached))
     assert env.workers[0].metric("pantau_events_deadlettered_total", topic=PRICE_TOPIC, reason="schema") >= 5
 
 
@@ -103,10 +103,10 @@ def test_the_same_event_twice_is_processed_once(shared_processor):
     while worker.metric("pantau_processor_duplicates_total", topic=PRICE_TOPIC) < before + 1:
         assert time.monotonic() < deadline, "the duplicate was not recognised"
         time.sleep(0.2)
-    forwarded = env.read_raw(f"{env.app_id}-price-by-commodity-repartition",
-                             until=lambda rs: any(orjson.loads(r.value)["event_id"] == event.event_id for r in rs),
-                             settle_s=2)  # fmt: skip
-    assert sum(orjson.loads(r.value)["event_id"] == event.event_id for r in forwarded) == 1
+    forwarded = env.read_forwarded("price-by-commodity",
+                                   until=lambda items: any(i["event_id"] == event.event_id for i in items),
+                                   settle_s=2)  # fmt: skip
+    assert sum(item["event_id"] == event.event_id for item in forwarded) == 1
 
 
 def test_a_late_event_within_the_tolerance_updates_its_day_and_an_older_one_is_dead_lettered_too_late(

@@ -79,9 +79,9 @@ def _kill_mid_stream_and_take_over(env, guarantee: str):
     consumed_before_kill = first.popen.returncode, len(records)
     second = env.worker("second", PROCESSING_GUARANTEE=guarantee).start()
     second.wait_assigned()
-    forwarded = env.read_raw(
-        f"{env.app_id}-price-by-commodity-repartition",
-        until=lambda rs: len({orjson.loads(r.value)["event_id"] for r in rs}) >= len(valid),
+    forwarded = env.read_forwarded(
+        "price-by-commodity",
+        until=lambda items: len({item["event_id"] for item in items}) >= len(valid),
         timeout_s=180,
         settle_s=3,
     )
@@ -94,7 +94,7 @@ def test_a_worker_killed_mid_stream_loses_nothing_and_duplicates_nothing_under_e
     # every valid observation reached the disparity stage (its repartition topic is written outside
     # the transactions, so a record forwarded by the killed worker may come twice: the stage's
     # detector ignores the repeat)
-    assert {orjson.loads(r.value)["event_id"] for r in forwarded} == {e.event_id for e in valid}
+    assert {item["event_id"] for item in forwarded} == {e.event_id for e in valid}
 
     # every invalid record dead-lettered exactly once
     dead = processor_env.read(DEADLETTER_TOPIC, until=lambda ev: len(ev) >= invalid, settle_s=2)
@@ -123,7 +123,7 @@ def test_a_worker_killed_mid_stream_loses_nothing_and_duplicates_nothing_under_e
 def test_at_least_once_repeats_outputs_only_with_the_same_ids(processor_env):
     records, valid, invalid, forwarded, _ = _kill_mid_stream_and_take_over(processor_env, "at_least_once")
 
-    assert {orjson.loads(r.value)["event_id"] for r in forwarded} == {e.event_id for e in valid}
+    assert {item["event_id"] for item in forwarded} == {e.event_id for e in valid}
     expected = _expected_price_alerts(valid)
     alerts = processor_env.read(
         ALERT_TOPIC,

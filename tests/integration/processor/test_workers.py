@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 
-import orjson
 import pytest
 
 from pantau.contracts import ALERT_TOPIC, PRICE_TOPIC
@@ -64,12 +63,12 @@ def test_two_workers_share_the_partitions_and_together_process_every_event(proce
                                                           ("daging_ayam", 36_000), ("gula_pasir", 17_500))
               for market in ("prov_31", "prov_18")]  # fmt: skip
     processor_env.produce(events)
-    forwarded = processor_env.read_raw(
-        f"{processor_env.app_id}-price-by-commodity-repartition",
-        until=lambda rs: len({orjson.loads(r.value)["event_id"] for r in rs}) >= len(events),
+    forwarded = processor_env.read_forwarded(
+        "price-by-commodity",
+        until=lambda items: len({item["event_id"] for item in items}) >= len(events),
         timeout_s=90,
     )
-    assert {orjson.loads(r.value)["event_id"] for r in forwarded} == {e.event_id for e in events}
+    assert {item["event_id"] for item in forwarded} == {e.event_id for e in events}
     # forwards are written before the batch's transaction commits (and its metrics count): wait for both
     deadline = time.monotonic() + 30
     while (

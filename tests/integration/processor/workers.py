@@ -31,6 +31,7 @@ from pantau.contracts import (
 )
 from pantau.kafka import EventProducer, ensure_topics
 from pantau.settings import REPO_ROOT, Settings
+from services.processor.bundles import unpack
 
 CONTRACT_TOPICS = (PRICE_TOPIC, SHIPMENT_TOPIC, HARVEST_TOPIC, ALERT_TOPIC, DEADLETTER_TOPIC)
 
@@ -115,6 +116,17 @@ class ProcessorEnv:
         finally:
             consumer.close()
         return records
+
+    def read_forwarded(
+        self, stream: str, until: Callable[[list[dict[str, Any]]], bool] = lambda items: False, **kwargs: Any
+    ) -> list[dict[str, Any]]:
+        """The items (JSON objects) the worker forwarded to its repartition topic `stream` (for
+        example "price-by-commodity"), taken out of their bundles; see `read_raw`."""
+        def items_of(records: list[Any]) -> list[dict[str, Any]]:
+            return [item.body for record in records for item in unpack(record, lambda value: value)]
+
+        records = self.read_raw(f"{self.app_id}-{stream}-repartition", until=lambda rs: until(items_of(rs)), **kwargs)
+        return items_of(records)
 
     def worker(self, name: str = "w1", **env: str) -> Worker:
         worker = Worker(self, name, env)

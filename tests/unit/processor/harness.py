@@ -16,7 +16,7 @@ from faust.types import TP
 from pantau.contracts import encode_event, kafka_key
 from pantau.settings import Settings
 from services.processor.app import Processor, create_app
-from services.processor.committer import Record, event_time_of
+from services.processor.committer import Record
 from services.processor.work import Work
 
 
@@ -52,6 +52,10 @@ class Harness:
         self.offsets[topic] = offset + 1
         return FakeMessage(topic, 0, offset, key, value, headers)
 
+    def forwarded(self, works: Iterable[Work]) -> list[FakeMessage]:
+        """The repartition records (bundles) the units wrote, as the next stage receives them."""
+        return [self.message(r.topic, r.key, r.value) for work in works for r in work.forwards.records()]
+
     def run(
         self, stage_name: str, messages: list[FakeMessage], tick_at: float | None = None, *, forward: bool = True
     ) -> Work:
@@ -59,9 +63,11 @@ class Harness:
         not `forward`: then they are the caller's, in `work.forwards`)."""
         stage = self.processor.stages[stage_name]
         work = Work(TP(stage.topic, 0), messages[-1].offset + 1 if messages else None, self.processor.runner.outputs)
-        if stage.time_sources:  # as the worker releases a held stage's records: in event-time order
-            messages = sorted(messages, key=event_time_of)
-        for message in messages:
+        handed: list[Any] = messages
+        if stage.time_sources:  # as the worker releases a held stage's items: in event-time order
+            items = [item for message in messages for item in stage.unpack(message)]
+            handed = sorted(items, key=lambda item: (item.at, item.offset, item.index))
+        for message in handed:
             stage.handle(work, message)
         stage.finish(work)
         if tick_at is not None:
@@ -72,9 +78,8 @@ class Harness:
         if not forward:
             return work
         forwards: dict[str, list[FakeMessage]] = {}
-        for record in work.forwards:
-            forwards.setdefault(record.topic, []).append(self.message(record.topic, record.key, record.value,
-                                                                      record.headers))  # fmt: skip
+        for message in self.forwarded([work]):
+            forwards.setdefault(message.topic, []).append(message)
         for topic, batch in forwards.items():
             (next_stage,) = [name for name, s in self.processor.stages.items() if s.topic == topic]
             self.run(next_stage, batch)

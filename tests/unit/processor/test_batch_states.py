@@ -97,8 +97,9 @@ def test_an_aggregates_batch_that_is_not_committed_leaves_the_stored_states_unto
         if event.payload.TOPIC == SHIPMENT_TOPIC:
             shipment.handle(shipments, harness.message(shipment.topic, kafka_key(event).encode(), encode_event(event)))
     work = Work(TP(aggregate.topic, 0), None, outputs)
-    for record in shipments.forwards:
-        aggregate.handle(work, harness.message(record.topic, record.key, record.value, record.headers))
+    for message in harness.forwarded([shipments]):
+        for item in aggregate.unpack(message):
+            aggregate.handle(work, item)
     aggregate.tick(work, 0, events[-1].occurred_at.timestamp() + 6 * 3600.0)
     staged = {name for name, _ in work.staged}
     assert staged == set(aggregates), "the uncommitted batch changed every aggregate"
@@ -142,15 +143,14 @@ def test_aggregates_judged_once_per_key_and_batch_open_the_same_alerts_at_most_t
         tick_at = (START + (index + 1) * window).timestamp()
         per_record.feed(windows[index])  # one record per batch: each judged as it comes
         per_record.run("aggregates", [], tick_at=tick_at)
-        forwards = []
+        units = []
         for stage in ("shipment", "harvest"):
             topic = batched.processor.stages[stage].topic
             messages = [batched.message(topic, kafka_key(e).encode(), encode_event(e)) for e in windows[index]
                         if batched.processor.topics.contract_topics_reverse[e.payload.TOPIC] == topic]  # fmt: skip
             if messages:
-                forwards += batched.run(stage, messages, forward=False).forwards
-        aggregates = [batched.message(r.topic, r.key, r.value, r.headers) for r in forwards]
-        batched.run("aggregates", aggregates, tick_at=tick_at)  # hours of records, one batch
+                units.append(batched.run(stage, messages, forward=False))
+        batched.run("aggregates", batched.forwarded(units), tick_at=tick_at)  # hours of records, one batch
     expected, opened = first_opened(per_record), first_opened(batched)
     assert {"route_disruption:ferry_crossing", "supply_gap:beras:pibc"} <= expected.keys()
     assert opened.keys() == expected.keys()
