@@ -146,6 +146,8 @@ def unpack(message: Any, parse: Callable[[Any], Any]) -> list[Forwarded]:
         if isinstance(record, dict) and "bundle" in record:
             if record["bundle"] != BUNDLE_VERSION:
                 raise ValueError(f"repartition bundle version {record['bundle']!r} is not {BUNDLE_VERSION}")
+            if not record["items"]:
+                raise ValueError("a repartition bundle without items")
             raw_values = record["values"]
             values = [parse(value) for value in raw_values]
             return [

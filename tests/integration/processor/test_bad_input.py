@@ -11,6 +11,7 @@ import orjson
 import pytest
 
 from pantau.contracts import DEADLETTER_TOPIC, PRICE_TOPIC, encode_event, kafka_key
+from pantau.kafka import EventProducer
 from tests.integration.processor.events import DAY0, arrived, price, shipment_dispatched
 
 pytestmark = pytest.mark.kafka
@@ -80,6 +81,30 @@ def test_invalid_records_are_dead_lettered_with_their_reason_and_original_bytes_
 
     assert reached(env.read_forwarded("price-by-commodity", until=reached))
     assert env.workers[0].metric("pantau_events_deadlettered_total", topic=PRICE_TOPIC, reason="schema") >= 5
+
+
+def test_a_repartition_record_that_cannot_be_taken_apart_is_dead_lettered_and_the_worker_goes_on(shared_processor):
+    """The repartition topics are the processor's own, but a record there may still be unreadable (an
+    older or newer release, a hand-written record): dead-lettered whole, and the stage goes on."""
+    env = shared_processor
+    worker = env.workers[0]
+    topic = f"{env.app_id}-price-by-commodity-repartition"
+    before = worker.metric("pantau_events_consumed_total", topic=topic)
+    records = [("bundle-without-items", b'{"bundle": 1, "items": [], "values": []}'),
+               ("bundle-from-the-future", b'{"bundle": 2, "items": [["beras", 0, 1.0]], "values": [{}]}')]  # fmt: skip
+    with EventProducer(env.settings, client_id="test-broken-bundle") as producer:
+        for key, value in records:
+            producer.send(topic, key, value, "raw")
+    letters = _dead_letters_for(env, keys={key for key, _ in records}, expected=2)
+    dead = {base64.b64decode(d.payload.original_key_b64).decode(): d.payload for d in letters}
+    assert "bundle without items" in dead["bundle-without-items"].error_message
+    assert "bundle version 2 is not 1" in dead["bundle-from-the-future"].error_message
+    for key, value in records:
+        assert dead[key].error_type == "processing_error" and dead[key].original_topic == topic
+        assert base64.b64decode(dead[key].original_value_b64) == value  # the record's bytes, kept
+    assert worker.metric("pantau_events_consumed_total", topic=topic) >= before + 2
+    worker.assert_running()
+    assert worker.health()["status"] == "ok"
 
 
 def test_a_price_twenty_times_its_recent_median_is_dead_lettered_as_an_invalid_value(shared_processor):

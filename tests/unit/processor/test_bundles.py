@@ -100,6 +100,8 @@ def test_a_record_that_cannot_be_taken_apart_is_dead_lettered_whole_with_the_rea
     harness = Harness.create()
     stage = harness.processor.stages["aggregates"]
     for value, reason in ((b'{"bundle": 9, "items": [], "values": []}', "bundle version 9 is not 1"),
+                          (b'{"bundle": 1, "items": [], "values": []}', "bundle without items"),
+                          (b'{"bundle": 1, "items": [["k", 3, 1.0]], "values": []}', "IndexError"),
                           (b"not json", "JSONDecodeError")):  # fmt: skip
         message = harness.message(stage.topic, None, value)
         (item,) = stage.unpack(message)
