@@ -76,11 +76,16 @@ class HeldRecords:
                 count = 0
             waiting[item.offset] = count + 1
 
-    def pop_ready(self, safe: float) -> list[Any]:
-        """The items with event time up to `safe`, in event-time order (then record order)."""
-        ready = []
+    def has_ready(self, safe: float) -> bool:
+        return bool(self._heap) and self._heap[0][0] <= safe
+
+    def pop_ready(self, safe: float, limit: int | None = None) -> list[Any]:
+        """The items with event time up to `safe` (the first `limit` of them), in event-time order
+        (then record order)."""
+        ready: list[Any] = []
         heap, waiting = self._heap, self._waiting
-        while heap and heap[0][0] <= safe:
+        limit = len(heap) if limit is None else limit
+        while heap and heap[0][0] <= safe and len(ready) < limit:
             item = heapq.heappop(heap)[3]
             left = waiting[item.offset] - 1
             if left:
@@ -182,6 +187,11 @@ class Runner:
             await self._process_in_sequence(stage)
 
     async def _process_in_sequence(self, stage: Stage) -> None:
+        while await self._process_batch(stage):
+            pass  # a held stage releases at most a batch of items at a time
+
+    async def _process_batch(self, stage: Stage) -> bool:
+        """One batch of the stage; True when it was committed and held items are still ready."""
         epoch = self.committer.epoch
         started = time.perf_counter()
         runs: dict[TP, list[Any]] = {}
@@ -190,38 +200,43 @@ class Runner:
             if run:
                 runs[tp] = run
         if epoch != self.committer.epoch:
-            return
-        plans = await self._release(stage, runs, epoch) if stage.time_sources else {
-            tp: (run, run[-1].offset + 1, run, []) for tp, run in runs.items()
-        }
-        if not plans:
-            return
-        now = await self.safe_time(stage.time_sources or {stage.topic}) if stage.ticks else NO_WATERMARK
-        prepared = [
-            self._prepare(stage, tp, ready, next_offset, now) for tp, (ready, next_offset, _, _) in plans.items()
-        ]
-        if await self._commit(prepared, epoch):
-            for tp, (_, _, received, _) in plans.items():
-                if received:
-                    self.sequencer.advance(tp, received[-1].offset + 1)
-                    self.handed[tp] = received[-1].offset
-            if stage.time_sources:
-                waiting = sum(len(held) for tp, held in self.held.items() if tp.topic == stage.topic)
-                HELD_EVENTS.labels(self.outputs.label(stage.topic)).set(waiting)
-            PROCESSING_SECONDS.labels(self.outputs.label(stage.topic)).observe(time.perf_counter() - started)
+            return False
+        if stage.time_sources:
+            now, plans = await self._release(stage, runs, epoch)
         else:
+            plans = {tp: (run, run[-1].offset + 1, run, True) for tp, run in runs.items()}
+            now = await self.safe_time({stage.topic}) if stage.ticks and plans else NO_WATERMARK
+        if not plans:
+            return False
+        prepared = [
+            # a partition with ready items still held is not judged at `now` yet: they come first
+            self._prepare(stage, tp, ready, next_offset, now if complete else NO_WATERMARK)
+            for tp, (ready, next_offset, _, complete) in plans.items()
+        ]
+        if not await self._commit(prepared, epoch):
             log.info("batch dropped after a rebalance; its events are read again", stage=stage.name)
+            return False
+        for tp, (_, _, received, _) in plans.items():
+            if received:
+                self.sequencer.advance(tp, received[-1].offset + 1)
+                self.handed[tp] = received[-1].offset
+        if stage.time_sources:
+            waiting = sum(len(held) for tp, held in self.held.items() if tp.topic == stage.topic)
+            HELD_EVENTS.labels(self.outputs.label(stage.topic)).set(waiting)
+        PROCESSING_SECONDS.labels(self.outputs.label(stage.topic)).observe(time.perf_counter() - started)
+        return not all(complete for _, _, _, complete in plans.values())
 
     async def _release(
         self, stage: Stage, runs: dict[TP, list[Any]], epoch: int
-    ) -> dict[TP, tuple[list, int, list, HeldRecords]]:
+    ) -> tuple[float, dict[TP, tuple[list, int, list, bool]]]:
         """Items of a time-driven stage's records wait until the worker is safely past their event
         time, then go in event-time order: a replay or a catch-up after a restart does not judge a
         shipment late only because another partition's records about it have not been handled yet.
-        The committed offset stays at the oldest record with an item still waiting (it is read again
-        after a crash; the aggregates' detectors ignore an item they have already applied). The held
-        items are changed in place: a batch that is not committed means a rebalance, which forgets
-        them."""
+        At most PROCESSOR_BATCH_MAX_EVENTS items go per batch (a bundle holds hundreds); a partition
+        whose ready items did not all go is not `complete`. The committed offset stays at the oldest
+        record with an item still waiting (it is read again after a crash; the aggregates' detectors
+        ignore an item they have already applied). The held items are changed in place: a batch
+        that is not committed means a rebalance, which forgets them. Returns the safe time too."""
         items = {tp: [item for message in run for item in stage.unpack(message)] for tp, run in runs.items()}
         for tp, unpacked in items.items():  # tentatively handed: counts for the stage's safe time
             newest = max(item.at for item in unpacked)
@@ -229,13 +244,15 @@ class Runner:
                 self.received_watermark[tp] = newest
         safe = await self.safe_time(stage.time_sources, extra=runs)
         if epoch != self.committer.epoch:
-            return {}  # revoked meanwhile: these records are read again
+            return safe, {}  # revoked meanwhile: these records are read again
         plans = {}
-        for tp in {*runs, *(tp for tp, held in self.held.items() if held and tp.topic == stage.topic)}:
+        budget = self.settings.processor_batch_max_events
+        for tp in sorted({*runs, *(tp for tp, held in self.held.items() if held and tp.topic == stage.topic)}):
             received = runs.get(tp, [])
             held = self.held.setdefault(tp, HeldRecords())
             held.add(items.get(tp, ()))
-            ready = held.pop_ready(safe)
+            ready = held.pop_ready(safe, budget)
+            budget -= len(ready)
             if not ready and not received:
                 continue
             oldest = held.oldest_offset()
@@ -243,8 +260,8 @@ class Runner:
                 next_offset = oldest
             else:
                 next_offset = 1 + (received[-1].offset if received else self.handed.get(tp, -1))
-            plans[tp] = (ready, next_offset, received, held)
-        return plans
+            plans[tp] = (ready, next_offset, received, not held.has_ready(safe))
+        return safe, plans
 
     async def heal(self, stages: Iterable[Stage]) -> None:
         """Re-read partitions with a hole; process what a skipped gap unblocked."""

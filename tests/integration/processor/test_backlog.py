@@ -1,5 +1,6 @@
 """A worker that starts on a large backlog (a restart after downtime, a replay) catches up: the
-time-driven stage's held records stay a part of the backlog, drain, and its alerts still come out."""
+time-driven stage's held items stay a part of the backlog, drain a batch at a time, and its alerts
+still come out."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from tests.integration.processor.events import read_closure_alerts
 
 pytestmark = pytest.mark.kafka
 
-DAYS = 16  # about 25,000 source events, twice as many repartitioned records held for the safe time
+DAYS = 16  # about 25,000 source events, twice as many repartitioned items held for the safe time
 
 
 def test_a_worker_started_on_a_large_backlog_drains_its_held_records_and_still_raises_the_closure_alerts(
@@ -34,7 +35,9 @@ def test_a_worker_started_on_a_large_backlog_drains_its_held_records_and_still_r
         stats = SimulatorRunner(simulation, producer, speed=1e9, topic_names=topics).run(
             until=start + timedelta(days=DAYS)
         )
-    worker = processor_env.worker("w").start()  # only now: everything above is a backlog
+    batch_max = 1000
+    # only now: everything above is a backlog
+    worker = processor_env.worker("w", PROCESSOR_BATCH_MAX_EVENTS=str(batch_max)).start()
     worker.wait_assigned()
 
     aggregates = f"{processor_env.app_id}-aggregates-repartition"
@@ -58,6 +61,10 @@ def test_a_worker_started_on_a_large_backlog_drains_its_held_records_and_still_r
     # the safe time advances while the backlog is read: held items never grow to the whole backlog
     # (they did when only the newest repartition log ends were remembered, and the worker stalled)
     assert peak_held < 0.75 * handed, f"{peak_held:.0f} of {handed:.0f} repartitioned items were held at once"
+    # a bundle holds hundreds of items: released a batch at a time all the same (a catch-up batch of
+    # every ready item blocked the worker for seconds)
+    batches = worker.metric("pantau_processor_processing_seconds_count", topic=aggregates)
+    assert batches >= handed / batch_max, f"{handed:.0f} items in {batches:.0f} batches of at most {batch_max}"
 
     onset, end = start + timedelta(days=DAYS - 3), start + timedelta(days=DAYS - 3, hours=30)
 

@@ -78,3 +78,15 @@ def test_a_bundle_holds_the_committed_offset_until_its_latest_item_goes():
     assert held.oldest_offset() == 0  # item 1 of offset 0 still waits
     assert [(i.offset, i.index) for i in held.pop_ready(90.0)] == [(0, 1)]
     assert held.oldest_offset() is None
+
+
+@given(st.lists(st.integers(0, 50).map(float), max_size=60), st.integers(0, 60).map(float), st.integers(0, 10))
+def test_a_limited_release_takes_the_earliest_ready_items_and_leaves_the_rest_ready(times, safe, limit):
+    held = HeldRecords()
+    held.add([record(offset, t) for offset, t in enumerate(times)])
+    ready_times = sorted((t, o) for o, t in enumerate(times) if t <= safe)
+    first = held.pop_ready(safe, limit)
+    assert [(r.at, r.offset) for r in first] == ready_times[:limit]
+    assert held.has_ready(safe) == (len(ready_times) > limit)
+    assert [(r.at, r.offset) for r in held.pop_ready(safe)] == ready_times[limit:]
+    assert not held.has_ready(safe)
