@@ -18,6 +18,7 @@ the previous release (one item, its key as record key, its event time in a heade
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable
 from functools import lru_cache
 from typing import Any
@@ -63,11 +64,12 @@ class Bundler:
         self.partitions = partitions  # repartition topic -> its partition count
         self.open: dict[tuple[str, int], _Open] = {}
         self.sealed: list[Record] = []
-        self.items = 0
+        self.items: Counter[str] = Counter()  # per topic
 
     def add(self, topic: str, keys: Iterable[str], value: bytes, event_time: float) -> None:
         """`value` (a JSON object) for each of `keys`, once per bundle however many keys share it."""
         count = self.partitions[topic]
+        added = 0
         index_in: dict[int, int] = {}  # partition -> index of `value` in that partition's bundle
         for key in keys:
             partition = partition_for(key, count)
@@ -81,7 +83,8 @@ class Bundler:
                 bundle = self.open[(topic, partition)]
             bundle.items.append([key, index, event_time])
             bundle.size += len(key) + ITEM_OVERHEAD_BYTES
-            self.items += 1
+            added += 1
+        self.items[topic] += added
 
     def _bundle(self, topic: str, partition: int, adding: int) -> _Open:
         bundle = self.open.get((topic, partition))

@@ -193,7 +193,7 @@ class Replay:
             if state != seen:
                 moved_at = time.monotonic()
             elif time.monotonic() - moved_at > STALL_S:
-                raise SystemExit(f"the processor stalled: {state[1]:,.0f} records held and nothing handed over "
+                raise SystemExit(f"the processor stalled: {state[1]:,.0f} items held and nothing handed over "
                                  f"for {STALL_S:.0f}s; see {self.log_path}")  # fmt: skip
             if state != seen or state[1] > 0:
                 seen, quiet_since = state, time.monotonic()

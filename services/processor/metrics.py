@@ -39,3 +39,9 @@ HELD_EVENTS = Gauge(
     "Repartitioned events waiting until the worker is safely past their event time (time-driven detectors).",
     ["topic"],
 )
+FORWARDED_ITEMS = Counter(
+    "pantau_processor_forwarded_items_total",
+    "Items forwarded to a repartition topic, one per key an event concerns (written in bundles, one record per "
+    "partition and batch).",
+    ["topic"],
+)

@@ -28,7 +28,13 @@ from pantau.detect.lifecycle import Transition
 from pantau.metrics import ALERTS_EMITTED, CONSUMER_LAG, EVENTS_CONSUMED, EVENTS_DEADLETTERED, LAST_EVENT_TIMESTAMP
 from services.processor.bundles import Bundler, Forwarded
 from services.processor.committer import Record, Unit
-from services.processor.metrics import DUPLICATES, EVENT_TO_ALERT_LATENCY, LATE_EVENTS, PRICE_LAST_OBSERVED
+from services.processor.metrics import (
+    DUPLICATES,
+    EVENT_TO_ALERT_LATENCY,
+    FORWARDED_ITEMS,
+    LATE_EVENTS,
+    PRICE_LAST_OBSERVED,
+)
 from services.processor.tables import KeyState, StateTable
 
 # Dead-letter reason classes (the `reason` label of pantau_events_deadlettered_total).
@@ -219,6 +225,8 @@ class Work:
             LATE_EVENTS.labels(topic).inc(count)
         for topic, count in self.duplicates.items():
             DUPLICATES.labels(topic).inc(count)
+        for topic, count in self.forwards.items.items():
+            FORWARDED_ITEMS.labels(topic).inc(count)
         for market, ts in self.price_seen.items():
             if ts > price_latest.get(market, float("-inf")):
                 price_latest[market] = ts
