@@ -20,24 +20,16 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable
-from functools import lru_cache
 from typing import Any
 
 import orjson
-from aiokafka.partitioner import murmur2
 
-from services.processor.committer import Record
+from services.processor.committer import Record, partition_for
 
 BUNDLE_VERSION = 1
 # A bundle stays well below Kafka's default 1 MiB message and request limits.
 BUNDLE_MAX_BYTES = 256 * 1024
 ITEM_OVERHEAD_BYTES = 32  # brackets, commas, index and event time of an item, roughly
-
-
-@lru_cache(maxsize=65536)
-def partition_for(key: str, partitions: int) -> int:
-    """Where Kafka's default partitioner puts a record with this key (murmur2, positive)."""
-    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
 
 
 class _Open:
@@ -72,7 +64,7 @@ class Bundler:
         added = 0
         index_in: dict[int, int] = {}  # partition -> index of `value` in that partition's bundle
         for key in keys:
-            partition = partition_for(key, count)
+            partition = partition_for(key.encode(), count)
             index = index_in.get(partition)
             if index is None:
                 bundle = self._bundle(topic, partition, len(value))

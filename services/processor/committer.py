@@ -35,12 +35,13 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import faust
 import structlog
 from aiokafka import AIOKafkaProducer
-from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.partitioner import murmur2
 from faust.types import TP
 
 log = structlog.get_logger(__name__)
@@ -66,6 +67,13 @@ class Unit:
     forwards: list[Record] = field(default_factory=list)
 
 
+@lru_cache(maxsize=65536)
+def partition_for(key: bytes, partitions: int) -> int:
+    """Where Kafka's default partitioner (murmur2, as every producer of the project uses) puts a record
+    with this key; cached: murmur2 runs in Python here."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
 def _append(batch: Any, record: Record) -> bool:
     metadata = batch.append(key=record.key, value=record.value, timestamp=None, headers=[])
     return metadata is not None
@@ -82,9 +90,7 @@ class Committer:
         self.exactly_once = exactly_once
         self.lock = asyncio.Lock()
         self.epoch = 0
-        self._partitions: dict[str, list[int]] = {}
-        self._partitioner = DefaultPartitioner()
-        self._partition_of: dict[tuple[str, bytes | None], int] = {}
+        self._partitions: dict[str, int] = {}  # topic -> its partition count
 
     async def on_partitions_revoked(self) -> None:
         async with self.lock:  # let a commit in flight finish first
@@ -126,15 +132,10 @@ class Committer:
         for record in records:
             partition = record.partition
             if partition is None:
-                partition = self._partition_of.get((record.topic, record.key))
-            if partition is None:
                 partitions = self._partitions.get(record.topic)
                 if partitions is None:
-                    partitions = self._partitions[record.topic] = sorted(await producer.partitions_for(record.topic))
-                partition = self._partitioner(record.key, partitions, partitions)  # murmur2 in Python: cached
-                if len(self._partition_of) > 100_000:
-                    self._partition_of.clear()
-                self._partition_of[(record.topic, record.key)] = partition
+                    partitions = self._partitions[record.topic] = len(await producer.partitions_for(record.topic))
+                partition = partition_for(record.key, partitions)
             by_partition[(record.topic, partition)].append(record)
         futures = []
         for (topic, partition), batch_records in by_partition.items():

@@ -10,15 +10,16 @@ from aiokafka.partitioner import DefaultPartitioner
 from faust.types import TP
 from hypothesis import given
 from hypothesis import strategies as st
+from kafka.partitioner.default import murmur2 as kafka_python_murmur2
 
 from services.processor.bundles import (
     BUNDLE_MAX_BYTES,
     EVENT_TIME_HEADER,
     Bundler,
     Forwarded,
-    partition_for,
     unpack,
 )
+from services.processor.committer import partition_for
 from services.processor.work import PROCESSING_ERROR, Work
 from tests.unit.processor.harness import FakeMessage, Harness
 
@@ -48,14 +49,14 @@ def test_every_item_arrives_once_on_its_keys_partition_in_the_order_forwarded(se
     for topic, item_keys, value, at in sent:
         bundler.add(topic, item_keys, orjson.dumps(value), at)
     items = received(bundler)
-    assert all(item.partition == partition_for(item.subject, PARTITIONS[item.topic]) for item in items)
+    assert all(item.partition == partition_for(item.key, PARTITIONS[item.topic]) for item in items)
     expected = [(topic, key, value, at) for topic, item_keys, value, at in sent for key in item_keys]
     assert len(items) == len(expected)
     assert bundler.items == Counter(topic for topic, _, _, _ in expected)  # what the metric counts
     for topic in PARTITIONS:
         for partition in range(PARTITIONS[topic]):
             here = [(t, k, v, a) for t, k, v, a in expected
-                    if t == topic and partition_for(k, PARTITIONS[t]) == partition]  # fmt: skip
+                    if t == topic and partition_for(k.encode(), PARTITIONS[t]) == partition]  # fmt: skip
             got = [(i.topic, i.subject, i.body, i.at) for i in items if i.topic == topic and i.partition == partition]
             assert got == here
 
@@ -83,10 +84,13 @@ def test_a_batch_larger_than_the_bundle_limit_is_split_and_keeps_its_order():
 
 @given(keys, st.integers(1, 64))
 def test_an_item_goes_to_the_partition_a_keyed_record_goes_to(key, count):
-    """The committer's keyed records and Kafka's other producers use the default partitioner (murmur2):
-    an aggregate key's state stays in the same table partition however its records are written."""
-    all_partitions = list(range(count))
-    assert partition_for(key, count) == DefaultPartitioner()(key.encode(), all_partitions, all_partitions)
+    """The committer's keyed records, the project's producers (kafka-python) and Kafka's other clients use
+    the default partitioner (murmur2): an aggregate key's state stays in the same table partition however
+    its records are written."""
+    partitions = list(range(count))
+    expected = DefaultPartitioner()(key.encode(), partitions, partitions)
+    assert partition_for(key.encode(), count) == expected
+    assert (kafka_python_murmur2(key.encode()) & 0x7FFFFFFF) % count == expected  # its DefaultPartitioner
 
 
 def test_a_record_of_the_previous_release_unpacks_to_its_one_item():
