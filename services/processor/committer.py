@@ -52,7 +52,7 @@ class Record:
     topic: str
     key: bytes | None
     value: bytes | None  # None: a tombstone (a table key deleted)
-    partition: int | None = None  # None: the producer's partitioner picks it from the key
+    partition: int | None = None  # None: partition_for picks it from the key
 
 
 @dataclass
