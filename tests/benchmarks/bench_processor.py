@@ -15,6 +15,10 @@ Prints, each next to its target (printed, not asserted):
 - the same for a bare Faust agent loop over raw bytes in the same run (Faust's per-record path, which
   the processor's agents bypass: they get each fetched list of records at once; the ratio survives a
   busy machine better than the absolute figures);
+- the Kafka I/O floor: plain aiokafka consuming the mix's events and writing one record of the same
+  size back per event, in one transaction with the offsets per fetched batch, and nothing else. What it
+  costs per event is spent before any decoding or detection, so it shows how much of the target's
+  per-event budget (50 us at 20k events/s) is left for the processing;
 - event-to-alert latency p50/p95/p99 at 1,000 events/s input: from the triggering event's send to a
   read_committed consumer receiving the alert.
 """
@@ -22,6 +26,7 @@ Prints, each next to its target (printed, not asserted):
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import shutil
 import statistics
@@ -34,6 +39,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from kafka import KafkaConsumer, TopicPartition
 
 from pantau.contracts import (
@@ -47,18 +53,20 @@ from pantau.contracts import (
     encode_event,
     kafka_key,
     new_event,
+    topic_spec,
 )
 from pantau.devstack import LocalInfra, port_is_open
-from pantau.kafka import EventProducer
+from pantau.kafka import EventProducer, ensure_topics
 from pantau.reference import load_reference
 from pantau.settings import REPO_ROOT
 from pantau.simulation import Simulation
 from pantau.simulation.engine import GroundTruth
 from services.processor.topics import TopicNames
 from tests.conftest import TEST_DIR, _start, make_settings
-from tests.integration.processor.workers import ProcessorEnv
+from tests.integration.processor.workers import ProcessorEnv, _Topic
 
 THROUGHPUT_TARGET = 20_000
+BATCH_MAX_EVENTS = 5000  # per batch at full speed (the setting's default suits live rates)
 LATENCY_P99_TARGET_S = 0.5
 SOURCE_TOPICS = (PRICE_TOPIC, SHIPMENT_TOPIC, HARVEST_TOPIC)
 START = datetime(2026, 3, 1, 8, tzinfo=WIB)
@@ -127,7 +135,7 @@ def full_speed(env: ProcessorEnv, events: list, label: str) -> Throughput:
     """Pre-load `events`, start one worker, time it from its first consumed event until the last one
     and everything it forwarded to the repartition stages (disparity, aggregates) are handled."""
     env.produce(events)
-    worker = env.worker(label, PROCESSOR_BATCH_MAX_EVENTS="5000",
+    worker = env.worker(label, PROCESSOR_BATCH_MAX_EVENTS=str(BATCH_MAX_EVENTS),
                         LOG_LEVEL="WARNING").start()  # fmt: skip
     worker.wait_assigned(timeout_s=180)
     names = TopicNames.from_settings(env.settings.model_copy(update={"processor_app_id": env.app_id}))
@@ -183,6 +191,59 @@ async def loop(stream):
             os._exit(0)
 faust.Worker(app, loglevel="WARNING", quiet=True, redirect_stdouts=False).execute_from_commandline()
 """
+
+
+async def _echo_transactionally(settings, topics: list[str], sink: str, count: int) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this thread) to read `count` records of `topics` and write each back
+    to `sink`, one transaction per fetched batch with its offsets, batched per partition as the
+    committer sends. aiokafka runs in the calling thread, so the thread's CPU time is all of it."""
+    group = f"{sink}-reader"
+    consumer = AIOKafkaConsumer(*topics, bootstrap_servers=settings.kafka_bootstrap_servers, group_id=group,
+                                enable_auto_commit=False, auto_offset_reset="earliest",
+                                isolation_level="read_committed")  # fmt: skip
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, transactional_id=group)
+    await consumer.start()
+    await producer.start()
+    try:
+        partitions = len(await producer.partitions_for(sink))
+        seen, started = 0, None
+        while seen < count:
+            fetched = await consumer.getmany(timeout_ms=1000, max_records=BATCH_MAX_EVENTS)
+            if not fetched:
+                continue
+            if started is None:
+                started = (time.perf_counter(), time.thread_time())
+            async with producer.transaction():
+                acks = []
+                for tp, records in fetched.items():
+                    batch = producer.create_batch()
+                    for record in records:
+                        if batch.append(key=record.key, value=record.value, timestamp=None) is None:
+                            acks.append(await producer.send_batch(batch, sink, partition=tp.partition % partitions))
+                            batch = producer.create_batch()
+                            batch.append(key=record.key, value=record.value, timestamp=None)
+                    acks.append(await producer.send_batch(batch, sink, partition=tp.partition % partitions))
+                    seen += len(records)
+                await asyncio.gather(*acks)
+                await producer.send_offsets_to_transaction(
+                    {tp: records[-1].offset + 1 for tp, records in fetched.items()}, group
+                )
+        return time.perf_counter() - started[0], time.thread_time() - started[1]
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+def kafka_floor(env: ProcessorEnv, events: list) -> tuple[float, float]:
+    """(events/s, events per CPU second) of plain aiokafka without processing: read the events and
+    write one record per event back, exactly once per fetched batch. What every event costs before
+    the processor's own work begins."""
+    env.produce(events)
+    topics = sorted({env.topic(event.payload.TOPIC) for event in events})
+    sink = env.prefix + "floor-echo"
+    ensure_topics(env.settings, [_Topic(sink, topic_spec(SHIPMENT_TOPIC).partitions)])
+    wall, cpu = asyncio.run(_echo_transactionally(env.settings, topics, sink, len(events)))
+    return len(events) / wall, len(events) / cpu
 
 
 def bare_faust_loop(env: ProcessorEnv, events: list) -> float:
@@ -290,8 +351,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} (other work skews figures)")
         prices = price_events(args.events)
+        mix = simulator_events(args.events)
         rates = {}
-        for label, events in (("simulator mix", simulator_events(args.events)), ("prices only", prices)):
+        for label, events in (("simulator mix", mix), ("prices only", prices)):
             rate = rates[label] = full_speed(ProcessorEnv.fresh(settings, logs), events, label.split()[0])
             print(f"{label + ',':<15} exactly_once, 1 worker, end to end: {rate.events_per_s:,.0f} events/s, "
                   f"{rate.events_per_cpu_s:,.0f} per worker CPU second   (target >= {THROUGHPUT_TARGET:,}; "
@@ -302,6 +364,14 @@ def main(argv: list[str] | None = None) -> None:
         ratios = ", ".join(f"{label} {rate.events_per_s / bare:.2f}x" for label, rate in rates.items())
         print(f"bare Faust agent loop over raw bytes:   {bare:,.0f} events/s   (Faust's per-record path; "
               f"end to end: {ratios} that)")
+        floor, floor_cpu = kafka_floor(ProcessorEnv.fresh(settings, logs), mix)
+        budget_us = 1e6 / THROUGHPUT_TARGET
+        floor_us = 1e6 / floor_cpu
+        above = ", ".join(f"{label} {1e6 / rate.events_per_cpu_s - floor_us:.0f} us" for label, rate in rates.items())
+        print(f"Kafka I/O floor (aiokafka, no processing: each mix event read and one record of it written back, "
+              f"one transaction per batch): {floor:,.0f} events/s, {floor_cpu:,.0f} per CPU second = "
+              f"{floor_us:.0f} us of the {budget_us:.0f} us an event may take at the target; "
+              f"the processor's CPU per event above it: {above}")
         delays = latency(ProcessorEnv.fresh(settings, logs), 1000.0, args.seconds)
         if not delays:
             print("event-to-alert latency: no alert received")
