@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import signal
 import sys
+from typing import Any
 
 from pantau.db import wait_for_schema
-from pantau.kafka import wait_for_topics
+from pantau.kafka import BrokerUnavailable, wait_for_topics
 from pantau.logging import configure_logging
 from pantau.metrics import serve_metrics
 from pantau.settings import Settings
@@ -17,6 +18,14 @@ from services.sink.service import TOPICS, Sink
 def main() -> int:
     settings = Settings()
     log = configure_logging(settings, service="sink")
+    try:
+        return _serve(settings, log)
+    except BrokerUnavailable as exc:  # absent at the start, or gone while the sink joined its group
+        log.error("kafka unavailable", error=str(exc))
+        return 1
+
+
+def _serve(settings: Settings, log: Any) -> int:
     wait_for_topics(settings, TOPICS)
     wait_for_schema(settings)
     sink = Sink(settings, group_id=settings.sink_consumer_group)

@@ -27,7 +27,7 @@ from pantau.contracts.codec import EventDecodeError, dead_letter_for, decode_eve
 from pantau.contracts.models import AnyEvent, new_event, stable_event_id
 from pantau.contracts.topics import ALERT_TOPIC, DEADLETTER_TOPIC, HARVEST_TOPIC, PRICE_TOPIC, SHIPMENT_TOPIC
 from pantau.db import DatabaseUnavailable, connect
-from pantau.kafka import EventProducer
+from pantau.kafka import BrokerUnavailable, EventProducer
 from pantau.metrics import CONSUMER_LAG, EVENTS_CONSUMED, EVENTS_DEADLETTERED, LAST_EVENT_TIMESTAMP
 from pantau.settings import Settings
 from pantau.storage.retention import RetentionMode, apply_retention, database_retention_mode, ensure_retention_policies
@@ -85,7 +85,15 @@ class Sink:
         once as a sink storing nothing after a fresh `make run`, topics created seconds before)."""
         warned_at = time.monotonic()
         while not self.stopping:
-            missing = [topic for topic in TOPICS if not self.consumer.partitions_for_topic(topic)]
+            try:
+                missing = [topic for topic in TOPICS if not self.consumer.partitions_for_topic(topic)]
+            except KafkaError as exc:
+                # kafka-python's consumer does not recover from this: its next lookup waits for ever,
+                # even once the broker is back. A restart (make run's supervisor, compose) gets a new one.
+                raise BrokerUnavailable(
+                    f"Kafka at KAFKA_BOOTSTRAP_SERVERS={self.settings.kafka_bootstrap_servers} went away while "
+                    f"the sink was joining ({_first_line(exc)}); stopping so that a restart starts a new client"
+                ) from exc
             if not missing:
                 return
             if time.monotonic() - warned_at >= warn_every_s:

@@ -5,6 +5,13 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+import structlog
+from kafka.errors import KafkaConnectionError
+
+import services.sink.__main__ as sink_main
+from pantau.kafka import BrokerUnavailable
+from pantau.settings import Settings
 from services.sink.service import TOPICS, Sink
 
 
@@ -20,6 +27,20 @@ class MetadataLagging:
         self.lookups += 1
         return {0, 1, 2} if self.lookups >= self.known_from else set()
 
+
+class BrokerGone(MetadataLagging):
+    """A consumer whose broker went away after the sink started: lookups fail as kafka-python's do
+    when the connection is refused, until the `back_from`-th."""
+
+    def __init__(self, back_from: int) -> None:
+        super().__init__(known_from=back_from)
+
+    def partitions_for_topic(self, topic: str) -> set[int]:
+        if self.lookups + 1 < self.known_from:
+            self.lookups += 1
+            raise KafkaConnectionError("111 ECONNREFUSED")
+        return super().partitions_for_topic(topic)
+
     def subscribe(self, topics: list[str]) -> None:
         self.subscribed = topics
 
@@ -27,6 +48,7 @@ class MetadataLagging:
 def sink_with(consumer: MetadataLagging) -> Sink:
     sink = object.__new__(Sink)  # no broker or database: only the topic wait is under test
     sink.consumer = consumer
+    sink.settings = Settings(kafka_bootstrap_servers="127.0.0.1:29092")
     sink._stopping = threading.Event()
     return sink
 
@@ -47,3 +69,23 @@ def test_a_stop_ends_the_wait():
     sink._wait_for_topics()
     timer.join()
     assert sink.stopping
+
+
+def test_a_broker_gone_meanwhile_stops_the_sink_with_the_address_to_check():
+    # kafka-python's consumer never recovers from this (its next lookup waits for ever, seen with a
+    # real broker killed and restarted): the sink must stop, for its supervisor to restart it.
+    sink = sink_with(BrokerGone(back_from=5))
+    with pytest.raises(BrokerUnavailable, match=r"KAFKA_BOOTSTRAP_SERVERS=127\.0\.0\.1:29092 went away.*ECONNREFUSED"):
+        sink._wait_for_topics()
+
+
+def test_the_sink_exits_with_a_logged_error_when_kafka_is_unavailable(monkeypatch):
+    def unavailable(settings, topics):
+        raise BrokerUnavailable("no Kafka broker answered at KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:1 within 120s")
+
+    monkeypatch.setattr(sink_main, "wait_for_topics", unavailable)
+    monkeypatch.setattr(sink_main, "configure_logging", lambda settings, service: structlog.get_logger())
+    with structlog.testing.capture_logs() as logs:
+        assert sink_main.main() == 1
+    assert [(entry["log_level"], entry["event"]) for entry in logs] == [("error", "kafka unavailable")]
+    assert "KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:1" in logs[0]["error"]
