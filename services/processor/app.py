@@ -153,7 +153,7 @@ class Runner:
         self.input_topics: set[str] = set()  # set by create_app: the topics the stages read
         self.handed: dict[TP, int] = {}  # last offset given to a stage (processed, or waiting in `held`)
         self.received_watermark: dict[TP, float] = {}
-        self.held: dict[TP, HeldRecords] = {}  # records of time-driven stages waiting for the safe time
+        self.held: dict[TP, HeldRecords] = {}  # items of time-driven stages waiting for the safe time
         self.repartition_topics: set[str] = set()  # set by create_app
         self.safe: dict[frozenset[str], float] = {}
         # per time-source set: (repartition log ends, source time then), see safe_time

@@ -15,7 +15,7 @@ from faust.types import TP
 
 from pantau.contracts import encode_event, kafka_key
 from pantau.settings import Settings
-from services.processor.app import Processor, create_app
+from services.processor.app import HeldRecords, Processor, create_app
 from services.processor.committer import Record
 from services.processor.work import Work
 
@@ -65,8 +65,9 @@ class Harness:
         work = Work(TP(stage.topic, 0), messages[-1].offset + 1 if messages else None, self.processor.runner.outputs)
         handed: list[Any] = messages
         if stage.time_sources:  # as the worker releases a held stage's items: in event-time order
-            items = [item for message in messages for item in stage.unpack(message)]
-            handed = sorted(items, key=lambda item: (item.at, item.offset, item.index))
+            held = HeldRecords()
+            held.add(item for message in messages for item in stage.unpack(message))
+            handed = held.pop_ready(float("inf"))
         for message in handed:
             stage.handle(work, message)
         stage.finish(work)
